@@ -1,0 +1,34 @@
+# theater-supervisor: supervision for WebAssembly component actors.
+# `just test` builds the guest actors and runs every test.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what a fresh machine lacks (just, wasm-tools, the guest toolchain).
+setup:
+    scripts/setup.sh
+
+# Build the guest test actors (tests/actors) into target/actors/*.wasm components.
+guests:
+    scripts/build-guests.sh
+
+# Build the host and its CLI.
+build:
+    cargo build --workspace
+
+# Build the guests, then run every host unit test and end-to-end test.
+test: guests
+    cargo test --workspace --no-fail-fast -- --test-threads 2
+
+# Format check and clippy with warnings denied.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Run the demo supervision tree (spawn, crash, restart, resume, event chain).
+demo: guests
+    cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json
+    cargo run -q -p theater-supervisor -- verify target/demo-events.json

@@ -1,0 +1,496 @@
+//! One actor at run time: its `Store` data, its mailbox messages, its export calls and the task
+//! loop that runs them one at a time, in arrival order (CONTRACT §2).
+
+use crate::bindings::{WitActorError, WitErrorType};
+use crate::chain::{Chain, PayloadSummary};
+use crate::components::LoadedComponent;
+use crate::manifest::Manifest;
+use crate::permissions::Grants;
+use crate::system::SystemInner;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable,
+};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Actor ids are UUID v4 strings.
+pub type ActorId = String;
+
+/// The ids of the actors waiting, directly or through others, on the current call; a request to
+/// any of them would deadlock, so it is refused.
+pub(crate) type CallPath = Arc<Vec<ActorId>>;
+
+/// A message in an actor's mailbox.
+pub(crate) enum Envelope {
+    /// `message-server-host.send`: call `handle-send`.
+    Send { msg: Vec<u8> },
+    /// `message-server-host.request`: call `handle-request` and answer.
+    Request {
+        msg: Vec<u8>,
+        path: CallPath,
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    },
+    /// A callback owed to this actor as a parent.
+    Notify(Notification),
+}
+
+/// What a parent is told about a child (CONTRACT §4).
+#[derive(Clone, Debug)]
+pub(crate) enum Notification {
+    Error { id: ActorId, error: WitActorError },
+    Exit { id: ActorId, data: Option<Vec<u8>> },
+    ExternalStop { id: ActorId },
+}
+
+impl Notification {
+    pub fn child(&self) -> &str {
+        match self {
+            Self::Error { id, .. } | Self::Exit { id, .. } | Self::ExternalStop { id } => id,
+        }
+    }
+}
+
+/// Why an actor's own task ended.
+pub(crate) enum Exit {
+    /// It called `runtime.shutdown(data)`.
+    Shutdown(Option<Vec<u8>>),
+    /// A call failed (returned err, trapped, timed out).
+    Failed(Failure),
+    /// Someone asked it to stop; the stopper finishes the teardown.
+    StopRequested,
+}
+
+/// A failed export call, as reported to the parent.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub kind: WitErrorType,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn to_wit(&self) -> WitActorError {
+        WitActorError {
+            error_type: self.kind,
+            data: Some(self.message.clone().into_bytes()),
+        }
+    }
+}
+
+/// Everything the host functions of one actor need.
+pub(crate) struct ActorCtx {
+    pub system: Arc<SystemInner>,
+    pub id: ActorId,
+    pub name: String,
+    pub chain: Arc<Mutex<Chain>>,
+    pub grants: Arc<Grants>,
+    pub manifest: Arc<Manifest>,
+    /// Actors waiting on the call in progress (this actor last).
+    pub call_path: CallPath,
+    /// Set by `runtime.shutdown`; acted on when the current call returns.
+    pub shutdown: Option<Option<Vec<u8>>>,
+    /// Deadline of the export call in progress.
+    pub deadline: Option<Instant>,
+}
+
+impl ActorCtx {
+    /// Appends an event to this actor's chain.
+    pub fn record(&self, event_type: &str, data: serde_json::Value, description: String) {
+        record(&self.chain, event_type, data, description);
+    }
+}
+
+/// Appends an event with JSON data to a chain.
+pub(crate) fn record(
+    chain: &Mutex<Chain>,
+    event_type: &str,
+    data: serde_json::Value,
+    description: String,
+) {
+    let bytes = serde_json::to_vec(&data).expect("json values serialise");
+    chain
+        .lock()
+        .expect("chain lock")
+        .append(event_type, bytes, Some(description));
+}
+
+/// The data of every actor `Store`: WASI plus the actor's context.
+pub struct ActorStore {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) ctx: ActorCtx,
+}
+
+impl WasiView for ActorStore {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Results of every `f(state, params) -> result<tuple<new-state, ...>, string>` export.
+pub(crate) trait StateResult: Lift + ComponentNamedList + Send + Sync + 'static {
+    type Extra;
+    fn split(self) -> (Option<Vec<u8>>, Self::Extra);
+}
+
+impl StateResult for (Option<Vec<u8>>,) {
+    type Extra = ();
+    fn split(self) -> (Option<Vec<u8>>, ()) {
+        (self.0, ())
+    }
+}
+
+impl StateResult for (Option<Vec<u8>>, (Option<Vec<u8>>,)) {
+    type Extra = Option<Vec<u8>>;
+    fn split(self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        (self.0, self.1.0)
+    }
+}
+
+/// A live actor instance: its store, its instance and its current state.
+pub(crate) struct Running {
+    pub store: Store<ActorStore>,
+    pub instance: Instance,
+    pub component: Arc<LoadedComponent>,
+    pub state: Option<Vec<u8>>,
+}
+
+impl Running {
+    /// Instantiates the component in a fresh store.
+    pub async fn instantiate(
+        ctx: ActorCtx,
+        component: Arc<LoadedComponent>,
+    ) -> Result<Self, Failure> {
+        let engine = ctx.system.engine.clone();
+        let mut wasi = WasiCtx::builder();
+        if ctx.system.config.inherit_stdio {
+            wasi.inherit_stdout().inherit_stderr();
+        }
+        let mut store = Store::new(
+            &engine,
+            ActorStore {
+                wasi: wasi.build(),
+                table: ResourceTable::new(),
+                ctx,
+            },
+        );
+        // Yield to tokio at every epoch tick so a busy actor never starves the others and can
+        // be stopped; past the call's deadline, interrupt it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline {
+            Some(d) if Instant::now() >= d => Ok(UpdateDeadline::Interrupt),
+            _ => Ok(UpdateDeadline::Yield(1)),
+        });
+        let instance = component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| Failure {
+                kind: WitErrorType::Internal,
+                message: format!("instantiation failed: {e:?}"),
+            })?;
+        Ok(Self {
+            store,
+            instance,
+            component,
+            state: None,
+        })
+    }
+
+    pub fn ctx(&self) -> &ActorCtx {
+        &self.store.data().ctx
+    }
+
+    /// Calls `init(state, (id,))`; on success the returned state becomes the actor's state.
+    pub async fn init(&mut self, state: Option<Vec<u8>>) -> Result<(), Failure> {
+        let id = self.ctx().id.clone();
+        let idx = self.component.exports.init;
+        self.call::<(String,), (Option<Vec<u8>>,)>("init", idx, state, (id,), json!({}), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Calls one `f(state, params)` export with the actor's state, records the call and its
+    /// outcome, and keeps the returned state.
+    pub async fn call<P, R>(
+        &mut self,
+        function: &str,
+        idx: ComponentExportIndex,
+        state: Option<Vec<u8>>,
+        params: P,
+        params_summary: serde_json::Value,
+        path: Option<CallPath>,
+    ) -> Result<R::Extra, Failure>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: StateResult,
+        (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
+    {
+        let timeout = self.ctx().system.config.call_timeout;
+        {
+            let ctx = &mut self.store.data_mut().ctx;
+            ctx.record(
+                "call.start",
+                json!({ "function": function, "state": PayloadSummary::of_opt(state.as_deref()), "params": params_summary }),
+                format!("calling {function}"),
+            );
+            let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
+            p.push(ctx.id.clone());
+            ctx.call_path = Arc::new(p);
+            ctx.deadline = Some(Instant::now() + timeout);
+        }
+        let outcome = self.invoke::<P, R>(idx, state, params).await;
+        let ctx = &mut self.store.data_mut().ctx;
+        ctx.deadline = None;
+        match outcome {
+            Ok(Ok(result)) => {
+                let (new_state, extra) = result.split();
+                ctx.record(
+                    "call.ok",
+                    json!({ "function": function, "state": PayloadSummary::of_opt(new_state.as_deref()) }),
+                    format!("{function} returned ok"),
+                );
+                self.state = new_state;
+                // Published before anyone is answered, so `get-child-state` right after a reply
+                // sees the state that reply came from.
+                self.publish_state();
+                Ok(extra)
+            }
+            Ok(Err(message)) => {
+                ctx.record(
+                    "call.err",
+                    json!({ "function": function, "error": message }),
+                    format!("{function} returned err"),
+                );
+                Err(Failure {
+                    kind: WitErrorType::Internal,
+                    message: format!("{function} returned err: {message}"),
+                })
+            }
+            Err(e) => {
+                let timed_out = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
+                let failure = if timed_out {
+                    Failure {
+                        kind: WitErrorType::OperationTimeout,
+                        message: format!("{function} ran past its deadline of {timeout:?}"),
+                    }
+                } else {
+                    Failure {
+                        kind: WitErrorType::Internal,
+                        message: trap_summary(function, &e),
+                    }
+                };
+                ctx.record(
+                    "call.trap",
+                    json!({
+                        "function": function,
+                        "error_type": error_type_name(failure.kind),
+                        "error": failure.message,
+                        "detail": format!("{e:?}"),
+                    }),
+                    format!("{function} failed"),
+                );
+                Err(failure)
+            }
+        }
+    }
+
+    async fn invoke<P, R>(
+        &mut self,
+        idx: ComponentExportIndex,
+        state: Option<Vec<u8>>,
+        params: P,
+    ) -> wasmtime::Result<Result<R, String>>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: StateResult,
+        (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
+    {
+        let func = self
+            .instance
+            .get_typed_func::<(Option<Vec<u8>>, P), (Result<R, String>,)>(&mut self.store, idx)?;
+        let (result,) = func.call_async(&mut self.store, (state, params)).await?;
+        Ok(result)
+    }
+
+    /// Handles one mailbox message. Returns how the actor goes on.
+    pub async fn handle(&mut self, envelope: Envelope) -> Result<(), Failure> {
+        let exports = self.component.exports.clone();
+        let state = self.state.clone();
+        match envelope {
+            Envelope::Send { msg } => {
+                let idx = exports.handle_send.expect("checked before delivery");
+                let summary = json!({ "message": PayloadSummary::of(&msg) });
+                self.call::<(Vec<u8>,), (Option<Vec<u8>>,)>(
+                    "handle-send",
+                    idx,
+                    state,
+                    (msg,),
+                    summary,
+                    None,
+                )
+                .await
+            }
+            Envelope::Request { msg, path, reply } => {
+                let idx = exports.handle_request.expect("checked before delivery");
+                let request_id = uuid::Uuid::new_v4().to_string();
+                let summary =
+                    json!({ "request_id": request_id, "message": PayloadSummary::of(&msg) });
+                let out = self
+                    .call::<(String, Vec<u8>), (Option<Vec<u8>>, (Option<Vec<u8>>,))>(
+                        "handle-request",
+                        idx,
+                        state,
+                        (request_id, msg),
+                        summary,
+                        Some(path),
+                    )
+                    .await;
+                let name = &self.ctx().name;
+                let answer = match &out {
+                    Ok(Some(bytes)) => Ok(bytes.clone()),
+                    Ok(None) => Err(format!("actor {name} returned no response to the request")),
+                    Err(f) => Err(format!(
+                        "actor {name} failed while handling the request: {}",
+                        f.message
+                    )),
+                };
+                // The requester may have given up; nothing to do then.
+                let _ = reply.send(answer);
+                out.map(|_| ())
+            }
+            Envelope::Notify(n) => self.deliver(n, state).await,
+        }
+    }
+
+    /// Delivers a callback about a child; a parent without `supervisor-handlers` only records it.
+    async fn deliver(&mut self, n: Notification, state: Option<Vec<u8>>) -> Result<(), Failure> {
+        let exports = &self.component.exports;
+        let (function, idx) = match &n {
+            Notification::Error { .. } => ("handle-child-error", exports.child_error),
+            Notification::Exit { .. } => ("handle-child-exit", exports.child_exit),
+            Notification::ExternalStop { .. } => {
+                ("handle-child-external-stop", exports.child_external_stop)
+            }
+        };
+        let Some(idx) = idx else {
+            self.ctx().record(
+                "callback.not-exported",
+                json!({ "function": function, "child": n.child() }),
+                format!("{function} not exported; child event recorded only"),
+            );
+            return Ok(());
+        };
+        let child = n.child().to_string();
+        match n {
+            Notification::Error { id, error } => {
+                let summary =
+                    json!({ "child": child, "error_type": error_type_name(error.error_type) });
+                self.call::<(String, WitActorError), (Option<Vec<u8>>,)>(
+                    function,
+                    idx,
+                    state,
+                    (id, error),
+                    summary,
+                    None,
+                )
+                .await
+            }
+            Notification::Exit { id, data } => {
+                let summary =
+                    json!({ "child": child, "data": PayloadSummary::of_opt(data.as_deref()) });
+                self.call::<(String, Option<Vec<u8>>), (Option<Vec<u8>>,)>(
+                    function,
+                    idx,
+                    state,
+                    (id, data),
+                    summary,
+                    None,
+                )
+                .await
+            }
+            Notification::ExternalStop { id } => {
+                let summary = json!({ "child": child });
+                self.call::<(String,), (Option<Vec<u8>>,)>(
+                    function,
+                    idx,
+                    state,
+                    (id,),
+                    summary,
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// The task loop: one message at a time until shutdown, failure or a stop request.
+    pub async fn run(
+        mut self,
+        mut mailbox: mpsc::UnboundedReceiver<Envelope>,
+        mut stop: oneshot::Receiver<()>,
+    ) -> (Exit, Option<Vec<u8>>) {
+        loop {
+            let envelope = tokio::select! {
+                biased;
+                _ = &mut stop => return (Exit::StopRequested, self.state),
+                e = mailbox.recv() => match e {
+                    Some(e) => e,
+                    None => return (Exit::StopRequested, self.state),
+                },
+            };
+            if let Err(f) = self.handle(envelope).await {
+                return (Exit::Failed(f), self.state);
+            }
+            if let Some(data) = self.store.data_mut().ctx.shutdown.take() {
+                return (Exit::Shutdown(data), self.state);
+            }
+        }
+    }
+
+    /// Copies the current state to the registry so `get-child-state` sees it.
+    pub fn publish_state(&self) {
+        self.ctx()
+            .system
+            .set_state(&self.ctx().id, self.state.clone());
+    }
+}
+
+/// One line for people: the trap (or host error) and the innermost wasm function it happened in.
+/// The full error with its backtrace goes into the chain's `call.trap` event.
+fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
+    let cause = e.root_cause().to_string();
+    let frame = e.downcast_ref::<wasmtime::WasmBacktrace>().and_then(|bt| {
+        bt.frames()
+            .iter()
+            .find_map(|f| f.func_name().map(str::to_string))
+    });
+    match frame {
+        Some(f) => format!("{function} trapped: {cause} (in {f})"),
+        None => format!("{function} trapped: {cause}"),
+    }
+}
+
+/// Kebab-case name of a WIT error type, as in the WIT.
+pub(crate) fn error_type_name(t: WitErrorType) -> &'static str {
+    match t {
+        WitErrorType::OperationTimeout => "operation-timeout",
+        WitErrorType::ChannelClosed => "channel-closed",
+        WitErrorType::ShuttingDown => "shutting-down",
+        WitErrorType::FunctionNotFound => "function-not-found",
+        WitErrorType::TypeMismatch => "type-mismatch",
+        WitErrorType::Internal => "internal",
+        WitErrorType::SerializationError => "serialization-error",
+        WitErrorType::UpdateComponentError => "update-component-error",
+        WitErrorType::Paused => "paused",
+    }
+}
+
+/// How long a stopped actor's in-flight call may take before it is killed.
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

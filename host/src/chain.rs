@@ -1,0 +1,300 @@
+//! The hash-linked event chain every actor keeps (CONTRACT §5).
+//!
+//! Each event's hash is SHA-256 over a canonical encoding of
+//! `(parent-hash, event-type, data, timestamp, description)`, see [`event_hash`] and
+//! `docs/event-chain.md`. Anyone holding a chain can check it with [`verify`].
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Domain separator that starts every encoded event, so a chain hash can never be confused with
+/// a hash of anything else.
+const DOMAIN: &[u8] = b"theater-supervisor/chain-event/v1\0";
+
+/// One event of an actor's chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainEvent {
+    /// SHA-256 of the canonical encoding of the other fields.
+    pub hash: [u8; 32],
+    /// Hash of the previous event; `None` only for the first event.
+    pub parent_hash: Option<[u8; 32]>,
+    /// Dotted event type, for example `supervisor.spawn` (see `docs/event-chain.md`).
+    pub event_type: String,
+    /// Self-describing payload: a UTF-8 JSON object.
+    pub data: Vec<u8>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// A one-line summary for people.
+    pub description: Option<String>,
+}
+
+impl ChainEvent {
+    /// The 64-bit short hash used by `runtime.get-chain` (first 8 bytes of the SHA-256, big endian).
+    pub fn short_hash(&self) -> u64 {
+        short_hash(&self.hash)
+    }
+}
+
+/// First 8 bytes of a SHA-256 as a big-endian `u64`.
+pub fn short_hash(hash: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// Computes an event's hash from its fields using the canonical encoding:
+///
+/// ```text
+/// DOMAIN
+/// u8 1 + 32-byte parent hash, or u8 0
+/// u32 BE length + event-type bytes
+/// u64 BE length + data bytes
+/// u64 BE timestamp
+/// u8 1 + u32 BE length + description bytes, or u8 0
+/// ```
+pub fn event_hash(
+    parent_hash: Option<&[u8; 32]>,
+    event_type: &str,
+    data: &[u8],
+    timestamp: u64,
+    description: Option<&str>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    match parent_hash {
+        Some(p) => {
+            h.update([1u8]);
+            h.update(p);
+        }
+        None => h.update([0u8]),
+    }
+    h.update((event_type.len() as u32).to_be_bytes());
+    h.update(event_type.as_bytes());
+    h.update((data.len() as u64).to_be_bytes());
+    h.update(data);
+    h.update(timestamp.to_be_bytes());
+    match description {
+        Some(d) => {
+            h.update([1u8]);
+            h.update((d.len() as u32).to_be_bytes());
+            h.update(d.as_bytes());
+        }
+        None => h.update([0u8]),
+    }
+    h.finalize().into()
+}
+
+/// An append-only, hash-linked list of events.
+#[derive(Clone, Debug, Default)]
+pub struct Chain {
+    events: Vec<ChainEvent>,
+}
+
+impl Chain {
+    /// Appends an event, linking it to the current head, and returns it.
+    pub fn append(
+        &mut self,
+        event_type: &str,
+        data: Vec<u8>,
+        description: Option<String>,
+    ) -> &ChainEvent {
+        let parent_hash = self.events.last().map(|e| e.hash);
+        let timestamp = now_millis();
+        let hash = event_hash(
+            parent_hash.as_ref(),
+            event_type,
+            &data,
+            timestamp,
+            description.as_deref(),
+        );
+        self.events.push(ChainEvent {
+            hash,
+            parent_hash,
+            event_type: event_type.to_string(),
+            data,
+            timestamp,
+            description,
+        });
+        self.events.last().expect("just pushed")
+    }
+
+    /// All events, oldest first.
+    pub fn events(&self) -> &[ChainEvent] {
+        &self.events
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when nothing was recorded yet.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Hash of the newest event.
+    pub fn head(&self) -> Option<[u8; 32]> {
+        self.events.last().map(|e| e.hash)
+    }
+}
+
+/// What is wrong with a chain, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The stored hash does not match the event's fields: the event was changed.
+    #[error(
+        "event #{index} ({event_type}): stored hash does not match its contents (the event was altered)"
+    )]
+    HashMismatch {
+        /// Position in the chain, from 0.
+        index: usize,
+        /// The event's type as stored.
+        event_type: String,
+    },
+    /// The parent hash does not point at the previous event: an event was removed, inserted or
+    /// reordered.
+    #[error(
+        "event #{index} ({event_type}): parent hash does not match the previous event (an event was removed, inserted or reordered)"
+    )]
+    BrokenLink {
+        /// Position in the chain, from 0.
+        index: usize,
+        /// The event's type as stored.
+        event_type: String,
+    },
+    /// The chain does not end at the expected head: events were cut off the end.
+    #[error(
+        "chain ends at event #{last} but the recorded head is a different event (events were cut off the end)"
+    )]
+    HeadMismatch {
+        /// Index of the last event present.
+        last: isize,
+    },
+}
+
+/// Checks every hash and every link of a chain, oldest first. With `head`, also checks that the
+/// chain ends at that hash (detects events cut off the end).
+pub fn verify(events: &[ChainEvent], head: Option<&[u8; 32]>) -> Result<(), ChainError> {
+    let mut prev: Option<[u8; 32]> = None;
+    for (index, e) in events.iter().enumerate() {
+        if e.parent_hash != prev {
+            return Err(ChainError::BrokenLink {
+                index,
+                event_type: e.event_type.clone(),
+            });
+        }
+        let expect = event_hash(
+            e.parent_hash.as_ref(),
+            &e.event_type,
+            &e.data,
+            e.timestamp,
+            e.description.as_deref(),
+        );
+        if expect != e.hash {
+            return Err(ChainError::HashMismatch {
+                index,
+                event_type: e.event_type.clone(),
+            });
+        }
+        prev = Some(e.hash);
+    }
+    if let Some(head) = head
+        && prev.as_ref() != Some(head)
+    {
+        return Err(ChainError::HeadMismatch {
+            last: events.len() as isize - 1,
+        });
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Summary of a payload that is too large or too private to copy into the chain: its size and
+/// SHA-256 (hex). `None` payloads summarise to JSON `null`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct PayloadSummary {
+    /// Length in bytes.
+    pub size: usize,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+impl PayloadSummary {
+    /// Summarises `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
+    }
+
+    /// Summarises an optional payload.
+    pub fn of_opt(bytes: Option<&[u8]>) -> Option<Self> {
+        bytes.map(Self::of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Chain {
+        let mut c = Chain::default();
+        c.append("a", b"{}".to_vec(), Some("first".into()));
+        c.append("b", b"{\"x\":1}".to_vec(), None);
+        c.append("c", Vec::new(), Some("third".into()));
+        c
+    }
+
+    #[test]
+    fn fresh_chain_verifies_with_head() {
+        let c = sample();
+        verify(c.events(), c.head().as_ref()).unwrap();
+        assert_eq!(c.events()[0].parent_hash, None);
+        assert_eq!(c.events()[1].parent_hash, Some(c.events()[0].hash));
+    }
+
+    #[test]
+    fn altered_byte_is_detected() {
+        let c = sample();
+        let mut ev = c.events().to_vec();
+        ev[1].data[0] ^= 1;
+        assert!(matches!(
+            verify(&ev, None),
+            Err(ChainError::HashMismatch { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn dropped_event_is_detected() {
+        let c = sample();
+        let mut ev = c.events().to_vec();
+        ev.remove(1);
+        assert!(matches!(
+            verify(&ev, None),
+            Err(ChainError::BrokenLink { index: 1, .. })
+        ));
+        let mut ev = c.events().to_vec();
+        ev.pop();
+        assert!(matches!(
+            verify(&ev, c.head().as_ref()),
+            Err(ChainError::HeadMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn description_presence_changes_hash() {
+        let a = event_hash(None, "t", b"d", 1, None);
+        let b = event_hash(None, "t", b"d", 1, Some(""));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,121 @@
+//! `theater:simple/message-server-host`: send and request. Channels and out-of-band request
+//! answering are not supported yet; those functions return a clear error.
+
+use crate::actor::{ActorCtx, ActorStore};
+use crate::bindings::theater::simple::message_server_host::Host;
+use crate::chain::PayloadSummary;
+use serde_json::json;
+
+fn not_yet(ctx: &ActorCtx, function: &str) -> Result<(), String> {
+    ctx.record(
+        "message.unsupported",
+        json!({ "function": function }),
+        format!("{function} is not supported yet"),
+    );
+    Err(format!(
+        "{function} is not supported yet by this host (message-server channels and out-of-band responses are planned; use send/request)"
+    ))
+}
+
+fn granted(ctx: &ActorCtx) -> Result<(), String> {
+    if ctx.grants.message_server {
+        Ok(())
+    } else {
+        Err("permission denied: this actor has no `message-server` handler in its manifest".into())
+    }
+}
+
+impl Host for ActorStore {
+    async fn send(
+        &mut self,
+        actor_id: String,
+        msg: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "message.send",
+            json!({ "to": actor_id, "message": PayloadSummary::of(&msg) }),
+            format!("send to {actor_id}"),
+        );
+        let r = granted(ctx).and_then(|()| ctx.system.send(&actor_id, msg));
+        ctx.record(
+            "message.send.result",
+            match &r {
+                Ok(()) => json!({ "ok": true }),
+                Err(e) => json!({ "err": e }),
+            },
+            "send result".into(),
+        );
+        Ok(r)
+    }
+
+    async fn request(
+        &mut self,
+        actor_id: String,
+        msg: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "message.request",
+            json!({ "to": actor_id, "message": PayloadSummary::of(&msg) }),
+            format!("request to {actor_id}"),
+        );
+        let r = match granted(ctx) {
+            Ok(()) => {
+                ctx.system
+                    .request(&actor_id, msg, ctx.call_path.clone())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        ctx.record(
+            "message.request.result",
+            match &r {
+                Ok(b) => json!({ "ok": PayloadSummary::of(b) }),
+                Err(e) => json!({ "err": e }),
+            },
+            "request result".into(),
+        );
+        Ok(r)
+    }
+
+    async fn open_channel(
+        &mut self,
+        _actor_id: String,
+        _initial_msg: Vec<u8>,
+    ) -> wasmtime::Result<Result<String, String>> {
+        Ok(not_yet(&self.ctx, "open-channel").map(|()| String::new()))
+    }
+
+    async fn send_on_channel(
+        &mut self,
+        _channel_id: String,
+        _msg: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(not_yet(&self.ctx, "send-on-channel"))
+    }
+
+    async fn close_channel(&mut self, _channel_id: String) -> wasmtime::Result<Result<(), String>> {
+        Ok(not_yet(&self.ctx, "close-channel"))
+    }
+
+    async fn list_outstanding_requests(&mut self) -> wasmtime::Result<Vec<String>> {
+        // Requests are answered by the return value of handle-request, so none is ever pending.
+        Ok(Vec::new())
+    }
+
+    async fn respond_to_request(
+        &mut self,
+        _request_id: String,
+        _response: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(not_yet(&self.ctx, "respond-to-request"))
+    }
+
+    async fn cancel_request(
+        &mut self,
+        _request_id: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(not_yet(&self.ctx, "cancel-request"))
+    }
+}

@@ -1,0 +1,22 @@
+//! The `theater:simple` host interfaces, one module per WIT interface:
+//! [`runtime`] (`theater:simple/runtime`), [`supervisor`] (`theater:simple/supervisor`) and
+//! [`message_server`] (`theater:simple/message-server-host`).
+
+mod message_server;
+mod runtime;
+mod supervisor;
+
+use crate::actor::ActorStore;
+use crate::bindings::theater::simple as wit;
+use wasmtime::component::{HasSelf, Linker};
+
+impl wit::types::Host for ActorStore {}
+
+/// Adds every `theater:simple` host interface to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<ActorStore>) -> wasmtime::Result<()> {
+    wit::types::add_to_linker::<ActorStore, HasSelf<ActorStore>>(linker, |s| s)?;
+    wit::runtime::add_to_linker::<ActorStore, HasSelf<ActorStore>>(linker, |s| s)?;
+    wit::supervisor::add_to_linker::<ActorStore, HasSelf<ActorStore>>(linker, |s| s)?;
+    wit::message_server_host::add_to_linker::<ActorStore, HasSelf<ActorStore>>(linker, |s| s)?;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! `theater:simple/supervisor`: spawn, resume, list, stop, restart, and read children.
+
+use crate::actor::{ActorCtx, ActorStore};
+use crate::bindings::WitChainEvent;
+use crate::bindings::theater::simple::supervisor::Host;
+use crate::chain::PayloadSummary;
+use crate::system::StartMode;
+use serde_json::{Value, json};
+
+/// Records an operation's result event and passes the result through.
+fn result<T>(
+    ctx: &ActorCtx,
+    op: &str,
+    r: Result<T, String>,
+    ok: impl FnOnce(&T) -> Value,
+) -> Result<T, String> {
+    match &r {
+        Ok(v) => ctx.record(
+            &format!("supervisor.{op}.result"),
+            json!({ "ok": ok(v) }),
+            format!("{op} succeeded"),
+        ),
+        Err(e) => {
+            tracing::debug!(actor = %ctx.id, op, error = %e, "supervisor operation refused");
+            ctx.record(
+                &format!("supervisor.{op}.result"),
+                json!({ "err": e }),
+                format!("{op} failed"),
+            )
+        }
+    }
+    r
+}
+
+/// Refuses every operation to an actor whose manifest has no supervisor handler.
+fn granted(ctx: &ActorCtx) -> Result<(), String> {
+    match ctx.grants.supervisor {
+        Some(_) => Ok(()),
+        None => {
+            Err("permission denied: this actor has no `supervisor` handler in its manifest".into())
+        }
+    }
+}
+
+impl ActorStore {
+    async fn start_child(
+        &mut self,
+        op: &str,
+        manifest: String,
+        bytes: Option<Vec<u8>>,
+        mode: StartMode,
+    ) -> Result<String, String> {
+        let ctx = &self.ctx;
+        let shown = if manifest.contains('\n') {
+            "<inline manifest>"
+        } else {
+            manifest.as_str()
+        };
+        ctx.record(
+            &format!("supervisor.{op}"),
+            json!({ "manifest": shown, "bytes": PayloadSummary::of_opt(bytes.as_deref()) }),
+            format!("{op} {shown}"),
+        );
+        let r = match granted(ctx) {
+            Ok(()) => {
+                ctx.system
+                    .clone()
+                    .spawn_child(ctx, &manifest, bytes, mode)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        result(ctx, op, r, |id| json!({ "child": id }))
+    }
+}
+
+impl Host for ActorStore {
+    async fn spawn(
+        &mut self,
+        manifest: String,
+        init_bytes: Option<Vec<u8>>,
+    ) -> wasmtime::Result<Result<String, String>> {
+        Ok(self
+            .start_child("spawn", manifest, init_bytes, StartMode::Spawn)
+            .await)
+    }
+
+    async fn resume(
+        &mut self,
+        manifest: String,
+        init_state: Option<Vec<u8>>,
+    ) -> wasmtime::Result<Result<String, String>> {
+        Ok(self
+            .start_child("resume", manifest, init_state, StartMode::Resume)
+            .await)
+    }
+
+    async fn list_children(&mut self) -> wasmtime::Result<Vec<String>> {
+        let ctx = &self.ctx;
+        let ids = ctx.system.list_children(&ctx.id);
+        ctx.record(
+            "supervisor.list-children",
+            json!({ "children": ids }),
+            format!("{} live children", ids.len()),
+        );
+        Ok(ids)
+    }
+
+    async fn stop_child(&mut self, child_id: String) -> wasmtime::Result<Result<(), String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "supervisor.stop-child",
+            json!({ "child": child_id }),
+            "stop-child".into(),
+        );
+        let r = match granted(ctx) {
+            Ok(()) => ctx.system.clone().stop_child(&ctx.id, &child_id).await,
+            Err(e) => Err(e),
+        };
+        Ok(result(ctx, "stop-child", r, |_| json!(true)))
+    }
+
+    async fn restart_child(&mut self, child_id: String) -> wasmtime::Result<Result<(), String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "supervisor.restart-child",
+            json!({ "child": child_id }),
+            "restart-child".into(),
+        );
+        let r = match granted(ctx) {
+            Ok(()) => ctx.system.clone().restart_child(ctx, &child_id).await,
+            Err(e) => Err(e),
+        };
+        Ok(result(ctx, "restart-child", r, |_| json!(true)))
+    }
+
+    async fn get_child_state(
+        &mut self,
+        child_id: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "supervisor.get-child-state",
+            json!({ "child": child_id }),
+            "get-child-state".into(),
+        );
+        let r = granted(ctx).and_then(|()| ctx.system.child_state(&ctx.id, &child_id));
+        Ok(result(
+            ctx,
+            "get-child-state",
+            r,
+            |s| json!({ "state": PayloadSummary::of_opt(s.as_deref()) }),
+        ))
+    }
+
+    async fn get_child_events(
+        &mut self,
+        child_id: String,
+    ) -> wasmtime::Result<Result<Vec<WitChainEvent>, String>> {
+        let ctx = &self.ctx;
+        ctx.record(
+            "supervisor.get-child-events",
+            json!({ "child": child_id }),
+            "get-child-events".into(),
+        );
+        let r = granted(ctx).and_then(|()| ctx.system.child_events(&ctx.id, &child_id));
+        let r = result(
+            ctx,
+            "get-child-events",
+            r,
+            |ev| json!({ "events": ev.len() }),
+        );
+        Ok(r.map(|events| {
+            events
+                .into_iter()
+                .map(|e| WitChainEvent {
+                    hash: e.hash.to_vec(),
+                    parent_hash: e.parent_hash.map(|h| h.to_vec()),
+                    event_type: e.event_type,
+                    data: e.data,
+                    timestamp: e.timestamp,
+                    description: e.description,
+                })
+                .collect()
+        }))
+    }
+}

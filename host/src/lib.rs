@@ -1,0 +1,40 @@
+//! A wasmtime component host that gives WebAssembly component actors **supervision**.
+//!
+//! Actors written against the `theater:simple` WIT package (Theater 0.1.x signatures) run here
+//! unchanged: a parent spawns, resumes, lists, restarts and stops children, reads their state
+//! and event chain, and is called back when a child fails, exits or is stopped from outside.
+//! Every operation is recorded in a per-actor SHA-256 hash chain.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
+//! let system = ActorSystem::new(SystemConfig::default())?;
+//! let root = system.start_root("demo/root.toml").await?;
+//! match system.wait_root().await {
+//!     RootOutcome::Shutdown(_) => println!("root {root} finished"),
+//!     other => println!("root ended: {other:?}"),
+//! }
+//! for actor in system.actors() {
+//!     let chain = system.chain(&actor.id).unwrap();
+//!     theater_supervisor::chain::verify(&chain, None)?;
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod actor;
+mod bindings;
+pub mod chain;
+pub mod commands;
+mod components;
+pub mod events_file;
+mod host;
+pub mod manifest;
+pub mod permissions;
+mod system;
+
+pub use actor::{ActorId, ActorStore};
+pub use chain::{ChainError, ChainEvent};
+pub use system::{
+    ActorInfo, ActorStatus, ActorSystem, LogLine, LogSink, RootOutcome, SystemConfig, SystemError,
+};

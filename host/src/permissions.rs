@@ -1,0 +1,169 @@
+//! What an actor may do: the handlers it was granted, how many children it may have and which
+//! manifests it may start. A child never gets more than its parent (CONTRACT §6).
+
+use crate::manifest::{DEFAULT_MAX_CHILDREN, Manifest};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::path::{Path, PathBuf};
+
+/// The manifests one actor's own `allowed_manifests` lets it start: globs relative to `base`.
+#[derive(Debug, Clone)]
+pub struct AllowedSet {
+    base: PathBuf,
+    patterns: Vec<String>,
+    globs: GlobSet,
+}
+
+impl AllowedSet {
+    /// Builds the set for a manifest in `base` with the given globs (default: the whole tree).
+    pub fn new(base: &Path, patterns: Option<&[String]>) -> Result<Self, String> {
+        let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+        let patterns: Vec<String> = match patterns {
+            Some(p) => p.to_vec(),
+            None => vec!["**".to_string()],
+        };
+        let mut b = GlobSetBuilder::new();
+        for p in &patterns {
+            if Path::new(p).is_absolute() || p.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "allowed_manifests entry `{p}` must be relative to the manifest and stay inside its directory"
+                ));
+            }
+            let glob = Glob::new(p).map_err(|e| format!("allowed_manifests entry `{p}`: {e}"))?;
+            b.add(glob);
+        }
+        let globs = b.build().map_err(|e| e.to_string())?;
+        Ok(Self {
+            base,
+            patterns,
+            globs,
+        })
+    }
+
+    /// True when the canonical path `path` lies under the base and matches a glob.
+    pub fn allows(&self, path: &Path) -> bool {
+        match path.strip_prefix(&self.base) {
+            Ok(rel) => self.globs.is_match(rel),
+            Err(_) => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} relative to {}",
+            self.patterns.join(", "),
+            self.base.display()
+        )
+    }
+}
+
+/// The effective permissions of one actor.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    /// `Some` when the actor may use `theater:simple/supervisor`.
+    pub supervisor: Option<SupervisorGrant>,
+    /// True when the actor may use `theater:simple/message-server-host`.
+    pub message_server: bool,
+}
+
+/// Supervisor permissions.
+#[derive(Debug, Clone)]
+pub struct SupervisorGrant {
+    /// Limit of live children.
+    pub max_children: u32,
+    /// The actor's own allowed set and those of every ancestor: a manifest must be allowed by
+    /// all of them.
+    pub allowed: Vec<AllowedSet>,
+}
+
+impl Grants {
+    /// Grants of a root actor: exactly what its manifest asks for.
+    pub fn for_root(m: &Manifest) -> Result<Self, String> {
+        Self::derive(m, None)
+    }
+
+    /// Grants of a child started by an actor holding `parent`; refuses anything the parent lacks.
+    pub fn for_child(m: &Manifest, parent: &Grants) -> Result<Self, String> {
+        Self::derive(m, Some(parent))
+    }
+
+    fn derive(m: &Manifest, parent: Option<&Grants>) -> Result<Self, String> {
+        let denied = |what: String| format!("permission denied: {what}");
+        let supervisor = match m.supervisor() {
+            None => None,
+            Some((max, globs)) => {
+                let parent_sup = match parent {
+                    Some(p) => Some(p.supervisor.as_ref().ok_or_else(|| {
+                        denied(format!(
+                            "{} asks for the `supervisor` handler, which its parent does not have",
+                            m.origin()
+                        ))
+                    })?),
+                    None => None,
+                };
+                let parent_max = parent_sup.map(|p| p.max_children);
+                let max_children = match (max, parent_max) {
+                    (Some(want), Some(limit)) if want > limit => {
+                        return Err(denied(format!(
+                            "{} asks for max_children = {want}, but its parent may only have {limit}",
+                            m.origin()
+                        )));
+                    }
+                    (Some(want), _) => want,
+                    (None, Some(limit)) => limit.min(DEFAULT_MAX_CHILDREN),
+                    (None, None) => DEFAULT_MAX_CHILDREN,
+                };
+                let mut allowed = parent_sup.map(|p| p.allowed.clone()).unwrap_or_default();
+                allowed.push(
+                    AllowedSet::new(&m.dir, globs)
+                        .map_err(|e| format!("invalid manifest {}: {e}", m.origin()))?,
+                );
+                Some(SupervisorGrant {
+                    max_children,
+                    allowed,
+                })
+            }
+        };
+        let message_server = m.has_message_server();
+        if message_server && parent.is_some_and(|p| !p.message_server) {
+            return Err(denied(format!(
+                "{} asks for the `message-server` handler, which its parent does not have",
+                m.origin()
+            )));
+        }
+        Ok(Self {
+            supervisor,
+            message_server,
+        })
+    }
+}
+
+impl SupervisorGrant {
+    /// Checks that the canonical manifest path may be started by this actor.
+    pub fn check_manifest(&self, canonical: &Path, shown: &str) -> Result<(), String> {
+        for set in &self.allowed {
+            if !set.allows(canonical) {
+                return Err(format!(
+                    "permission denied: manifest {shown} (resolved to {}) is outside the manifests this actor may start (allowed_manifests: {})",
+                    canonical.display(),
+                    set.describe()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_are_relative_to_base() {
+        let set = AllowedSet::new(Path::new("/srv/app"), Some(&["children/**".into()])).unwrap();
+        assert!(set.allows(Path::new("/srv/app/children/a.toml")));
+        assert!(set.allows(Path::new("/srv/app/children/x/b.toml")));
+        assert!(!set.allows(Path::new("/srv/app/other.toml")));
+        assert!(!set.allows(Path::new("/srv/elsewhere/children/a.toml")));
+        assert!(AllowedSet::new(Path::new("/srv"), Some(&["../x/**".into()])).is_err());
+    }
+}

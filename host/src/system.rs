@@ -1,0 +1,1085 @@
+//! The actor system: one wasmtime `Engine` and `Linker`, the registry of every actor, and the
+//! supervision operations (start, stop, restart, notify) that the WIT interfaces and the
+//! embedding API are built on.
+
+use crate::actor::{
+    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Notification,
+    Running, error_type_name, record,
+};
+use crate::chain::{Chain, ChainEvent, PayloadSummary};
+use crate::components::ComponentCache;
+use crate::manifest::Manifest;
+use crate::permissions::Grants;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+/// One log line written by an actor through `runtime.log`.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// The actor's id.
+    pub actor_id: ActorId,
+    /// The actor's manifest name.
+    pub actor_name: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Where `runtime.log` lines go besides `tracing`.
+pub type LogSink = Arc<dyn Fn(&LogLine) + Send + Sync>;
+
+/// Settings of an [`ActorSystem`].
+#[derive(Clone)]
+pub struct SystemConfig {
+    /// How long a stopped actor's in-flight call may run before the actor is killed.
+    pub shutdown_timeout: Duration,
+    /// Deadline of every export call (init, handlers); past it the actor fails with
+    /// `operation-timeout`.
+    pub call_timeout: Duration,
+    /// Receives every `runtime.log` line.
+    pub log_sink: Option<LogSink>,
+    /// Let guests built for WASI write to the host's stdout/stderr.
+    pub inherit_stdio: bool,
+}
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            call_timeout: Duration::from_secs(30),
+            log_sink: None,
+            inherit_stdio: true,
+        }
+    }
+}
+
+/// Lifecycle status of an actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActorStatus {
+    /// Loading or running `init`.
+    Starting,
+    /// Live: takes messages.
+    Running,
+    /// Being stopped: takes no new messages.
+    Stopping,
+    /// Stopped (shutdown, stop-child, external stop, parent stopped).
+    Stopped,
+    /// Failed (a call returned err, trapped or timed out).
+    Failed,
+}
+
+impl ActorStatus {
+    fn is_terminal(self) -> bool {
+        matches!(self, Self::Stopped | Self::Failed)
+    }
+}
+
+/// How the root actor ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootOutcome {
+    /// It called `runtime.shutdown(data)`.
+    Shutdown(Option<Vec<u8>>),
+    /// It failed; the message says why.
+    Failed(String),
+    /// It was stopped from outside (host API, Ctrl-C).
+    Stopped,
+}
+
+/// A summary of one actor, for listings.
+#[derive(Debug, Clone)]
+pub struct ActorInfo {
+    /// Id (UUID v4).
+    pub id: ActorId,
+    /// Manifest name.
+    pub name: String,
+    /// Parent id; `None` for a root.
+    pub parent: Option<ActorId>,
+    /// Current status.
+    pub status: ActorStatus,
+    /// Live children in start order.
+    pub children: Vec<ActorId>,
+    /// Number of restarts.
+    pub restarts: u32,
+}
+
+/// Errors of the embedding API.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SystemError(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartMode {
+    Root,
+    Spawn,
+    Resume,
+}
+
+impl StartMode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Spawn => "spawn",
+            Self::Resume => "resume",
+        }
+    }
+}
+
+/// How an actor was first started; a restart starts it again the same way.
+#[derive(Clone)]
+pub(crate) struct StartArgs {
+    pub mode: StartMode,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Why an actor is being stopped by someone other than itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    ByParent,
+    External,
+    ParentStopping,
+    Restart,
+}
+
+impl StopReason {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ByParent => "stopped-by-parent",
+            Self::External => "stopped-externally",
+            Self::ParentStopping => "parent-stopping",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+enum Terminal {
+    Stopped(&'static str),
+    Shutdown(Option<Vec<u8>>),
+    Failed(Failure),
+}
+
+pub(crate) struct ActorRecord {
+    name: String,
+    parent: Option<ActorId>,
+    children: Vec<ActorId>,
+    status: ActorStatus,
+    status_tx: watch::Sender<ActorStatus>,
+    manifest: Arc<Manifest>,
+    grants: Arc<Grants>,
+    start: StartArgs,
+    state: Option<Vec<u8>>,
+    chain: Arc<Mutex<Chain>>,
+    mailbox: Option<mpsc::UnboundedSender<Envelope>>,
+    accepts_send: bool,
+    accepts_request: bool,
+    stop_tx: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<()>>,
+    restarts: u32,
+}
+
+impl ActorRecord {
+    fn set_status(&mut self, s: ActorStatus) {
+        self.status = s;
+        self.status_tx.send_replace(s);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    actors: HashMap<ActorId, ActorRecord>,
+    /// Ids in creation order (for listings and event dumps).
+    order: Vec<ActorId>,
+}
+
+/// Shared state of the system; every actor's host functions hold an `Arc` of it.
+pub(crate) struct SystemInner {
+    pub engine: Engine,
+    pub linker: Linker<crate::actor::ActorStore>,
+    pub components: ComponentCache,
+    pub config: SystemConfig,
+    registry: Mutex<Registry>,
+    root: Mutex<Option<ActorId>>,
+    root_outcome: watch::Sender<Option<RootOutcome>>,
+}
+
+struct StartPlan {
+    id: ActorId,
+    parent: Option<ActorId>,
+    manifest: Arc<Manifest>,
+    grants: Arc<Grants>,
+    start: StartArgs,
+    path: CallPath,
+    restart: bool,
+}
+
+fn unknown(id: &str) -> String {
+    format!("unknown actor id `{id}`: no actor with this id exists")
+}
+
+impl SystemInner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().expect("registry lock")
+    }
+
+    /// Records the latest state of an actor.
+    pub fn set_state(&self, id: &str, state: Option<Vec<u8>>) {
+        if let Some(r) = self.lock().actors.get_mut(id) {
+            r.state = state;
+        }
+    }
+
+    /// The record of `child` if it is `caller`'s child (live or not).
+    fn check_child(&self, reg: &Registry, caller: &str, child: &str) -> Result<(), String> {
+        let rec = reg
+            .actors
+            .get(child)
+            .ok_or_else(|| format!("unknown child id `{child}`: no actor with this id exists"))?;
+        if rec.parent.as_deref() != Some(caller) {
+            return Err(format!(
+                "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves a manifest argument of `spawn`/`resume` for `caller` and checks it is allowed.
+    fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Manifest, String> {
+        let sup = caller.grants.supervisor.as_ref().ok_or_else(|| {
+            "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
+        })?;
+        if m.contains('\n') {
+            let manifest = Manifest::parse(m, "inline manifest", caller.manifest.dir.clone(), None)
+                .map_err(|e| e.to_string())?;
+            // An inline manifest lives in the caller's directory: its component must be allowed.
+            let comp = manifest.component.canonicalize().map_err(|e| {
+                format!(
+                    "component not found: {} ({e})",
+                    manifest.component.display()
+                )
+            })?;
+            sup.check_manifest(&comp, &format!("inline manifest `{}`", manifest.name))?;
+            return Ok(manifest);
+        }
+        if m.trim().is_empty() {
+            return Err("manifest not found: the manifest argument is empty".into());
+        }
+        let path = caller.manifest.dir.join(m);
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| format!("manifest not found: {} ({e})", path.display()))?;
+        sup.check_manifest(&canonical, m)?;
+        Manifest::from_file(&canonical).map_err(|e| e.to_string())
+    }
+
+    /// `spawn` and `resume`: start a new child of `caller`.
+    pub async fn spawn_child(
+        self: &Arc<Self>,
+        caller: &ActorCtx,
+        m: &str,
+        bytes: Option<Vec<u8>>,
+        mode: StartMode,
+    ) -> Result<ActorId, String> {
+        let manifest = self.resolve_manifest(caller, m)?;
+        let limit = caller
+            .grants
+            .supervisor
+            .as_ref()
+            .map_or(0, |s| s.max_children);
+        let live = self
+            .lock()
+            .actors
+            .get(&caller.id)
+            .map_or(0, |r| r.children.len());
+        if live as u64 >= limit as u64 {
+            return Err(format!(
+                "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
+            ));
+        }
+        let grants = Grants::for_child(&manifest, &caller.grants)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.start(StartPlan {
+            id: id.clone(),
+            parent: Some(caller.id.clone()),
+            manifest: Arc::new(manifest),
+            grants: Arc::new(grants),
+            start: StartArgs { mode, bytes },
+            path: caller.call_path.clone(),
+            restart: false,
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Loads, instantiates and initialises an actor; on success it is live and linked to its
+    /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
+    #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
+    async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+        let component = self
+            .components
+            .load(&self.engine, &self.linker, &plan.manifest.component)
+            .await?;
+        let origin = plan.manifest.origin();
+        if component.imports_supervisor && plan.grants.supervisor.is_none() {
+            return Err(format!(
+                "{origin}: the component imports theater:simple/supervisor but the manifest has no `[[handler]] type = \"supervisor\"`"
+            ));
+        }
+        if component.imports_message_server && !plan.grants.message_server {
+            return Err(format!(
+                "{origin}: the component imports theater:simple/message-server-host but the manifest has no `[[handler]] type = \"message-server\"`"
+            ));
+        }
+        let state = match (&plan.start.bytes, plan.start.mode) {
+            (Some(b), _) => Some(b.clone()),
+            (None, StartMode::Resume) => None,
+            (None, _) => match &plan.manifest.init_state {
+                Some(p) => Some(std::fs::read(p).map_err(|e| {
+                    format!("{origin}: cannot read init_state {} ({e})", p.display())
+                })?),
+                None => None,
+            },
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let chain = {
+            let mut reg = self.lock();
+            if plan.restart {
+                let rec = reg
+                    .actors
+                    .get_mut(&plan.id)
+                    .ok_or_else(|| unknown(&plan.id))?;
+                rec.set_status(ActorStatus::Starting);
+                rec.mailbox = Some(tx);
+                rec.restarts += 1;
+                rec.chain.clone()
+            } else {
+                let chain = Arc::new(Mutex::new(Chain::default()));
+                reg.actors.insert(
+                    plan.id.clone(),
+                    ActorRecord {
+                        name: plan.manifest.name.clone(),
+                        parent: plan.parent.clone(),
+                        children: Vec::new(),
+                        status: ActorStatus::Starting,
+                        status_tx: watch::channel(ActorStatus::Starting).0,
+                        manifest: plan.manifest.clone(),
+                        grants: plan.grants.clone(),
+                        start: plan.start.clone(),
+                        state: None,
+                        chain: chain.clone(),
+                        mailbox: Some(tx),
+                        accepts_send: component.exports.handle_send.is_some(),
+                        accepts_request: component.exports.handle_request.is_some(),
+                        stop_tx: None,
+                        join: None,
+                        restarts: 0,
+                    },
+                );
+                reg.order.push(plan.id.clone());
+                chain
+            }
+        };
+        record(
+            &chain,
+            "lifecycle.start",
+            json!({
+                "name": plan.manifest.name,
+                "version": plan.manifest.version,
+                "manifest": origin,
+                "component_sha256": hex::encode(component.hash),
+                "parent": plan.parent,
+                "mode": plan.start.mode.name(),
+                "restart": plan.restart,
+                "state": PayloadSummary::of_opt(state.as_deref()),
+            }),
+            format!(
+                "starting {} ({})",
+                plan.manifest.name,
+                plan.start.mode.name()
+            ),
+        );
+        let ctx = ActorCtx {
+            system: self.clone(),
+            id: plan.id.clone(),
+            name: plan.manifest.name.clone(),
+            chain: chain.clone(),
+            grants: plan.grants.clone(),
+            manifest: plan.manifest.clone(),
+            call_path: plan.path.clone(),
+            shutdown: None,
+            deadline: None,
+        };
+        let mut running = match Running::instantiate(ctx, component).await {
+            Ok(r) => r,
+            Err(f) => return Err(self.fail_start(&plan, f).await),
+        };
+        if let Err(f) = running.init(state).await {
+            drop(running);
+            return Err(self.fail_start(&plan, f).await);
+        }
+        let shutdown_in_init = running.store.data_mut().ctx.shutdown.take();
+        record(
+            &chain,
+            "lifecycle.running",
+            json!({}),
+            "init succeeded; running".into(),
+        );
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let sys = self.clone();
+        let id = plan.id.clone();
+        let mut reg = self.lock();
+        // Spawned under the registry lock so the task cannot finish before it is registered.
+        let join = tokio::spawn(async move {
+            let (exit, state) = match shutdown_in_init {
+                Some(data) => (Exit::Shutdown(data), running.state.clone()),
+                None => running.run(rx, stop_rx).await,
+            };
+            sys.set_state(&id, state);
+            sys.finish_self(&id, exit).await;
+        });
+        let rec = reg.actors.get_mut(&plan.id).expect("registered above");
+        rec.stop_tx = Some(stop_tx);
+        rec.join = Some(join);
+        rec.set_status(ActorStatus::Running);
+        if let Some(parent) = &plan.parent
+            && let Some(p) = reg.actors.get_mut(parent)
+            && !p.children.contains(&plan.id)
+        {
+            p.children.push(plan.id.clone());
+        }
+        if plan.parent.is_none() {
+            self.root
+                .lock()
+                .expect("root lock")
+                .get_or_insert(plan.id.clone());
+        }
+        Ok(())
+    }
+
+    /// Cleans up after a failed start and returns the error message for the caller.
+    async fn fail_start(self: &Arc<Self>, plan: &StartPlan, f: Failure) -> String {
+        tracing::warn!(id = %plan.id, error = %f.message, "actor failed to start");
+        let origin = plan.manifest.origin();
+        let chain = self.lock().actors.get(&plan.id).map(|r| r.chain.clone());
+        if let Some(chain) = &chain {
+            record(
+                chain,
+                "lifecycle.failed",
+                json!({ "stage": "init", "error_type": error_type_name(f.kind), "error": f.message }),
+                "failed to start".into(),
+            );
+        }
+        // Children it spawned during init stop with it.
+        let children = self
+            .lock()
+            .actors
+            .get(&plan.id)
+            .map(|r| r.children.clone())
+            .unwrap_or_default();
+        for c in children.iter().rev() {
+            let _ = Box::pin(self.stop_actor(c, StopReason::ParentStopping)).await;
+        }
+        let mut reg = self.lock();
+        if plan.restart {
+            if let Some(rec) = reg.actors.get_mut(&plan.id) {
+                rec.mailbox = None;
+                rec.children.clear();
+                rec.set_status(ActorStatus::Failed);
+            }
+            if let Some(parent) = &plan.parent
+                && let Some(p) = reg.actors.get_mut(parent)
+            {
+                p.children.retain(|c| c != &plan.id);
+            }
+        } else {
+            reg.actors.remove(&plan.id);
+            reg.order.retain(|i| i != &plan.id);
+        }
+        format!("{origin}: {}", f.message)
+    }
+
+    /// Stops a live actor from outside its own task: no new messages, the in-flight call may
+    /// finish within the shutdown timeout (then it is killed), children stop first in reverse
+    /// start order, and a final event closes the chain. Returns once it is gone.
+    #[tracing::instrument(skip(self))]
+    /// `Ok(false)` means it ended by itself while we waited (its own exit is what gets reported).
+    pub(crate) async fn stop_actor(
+        self: &Arc<Self>,
+        id: &str,
+        reason: StopReason,
+    ) -> Result<bool, String> {
+        let (stop_tx, join, chain) = loop {
+            let mut rx = {
+                let mut reg = self.lock();
+                let rec = reg.actors.get_mut(id).ok_or_else(|| unknown(id))?;
+                match rec.status {
+                    ActorStatus::Running => {
+                        rec.set_status(ActorStatus::Stopping);
+                        rec.mailbox = None;
+                        break (rec.stop_tx.take(), rec.join.take(), rec.chain.clone());
+                    }
+                    ActorStatus::Stopped | ActorStatus::Failed => {
+                        return Err(format!("actor `{id}` is not running (it already stopped)"));
+                    }
+                    ActorStatus::Starting | ActorStatus::Stopping => rec.status_tx.subscribe(),
+                }
+            };
+            // Someone else is starting or stopping it: wait for that to settle, then look again.
+            let _ = rx
+                .wait_for(|s| !matches!(s, ActorStatus::Starting | ActorStatus::Stopping))
+                .await;
+            if reason != StopReason::Restart
+                && self.status(id).is_some_and(ActorStatus::is_terminal)
+            {
+                return Ok(false);
+            }
+        };
+        record(
+            &chain,
+            "lifecycle.stopping",
+            json!({ "reason": reason.name() }),
+            format!("stopping ({})", reason.name()),
+        );
+        if let Some(tx) = stop_tx {
+            let _ = tx.send(());
+        }
+        if let Some(mut join) = join {
+            let timeout = self.config.shutdown_timeout;
+            if tokio::time::timeout(timeout, &mut join).await.is_err() {
+                join.abort();
+                let _ = join.await;
+                record(
+                    &chain,
+                    "lifecycle.killed",
+                    json!({ "after_ms": timeout.as_millis() as u64 }),
+                    "in-flight call did not finish within the shutdown timeout; killed".into(),
+                );
+            }
+        }
+        self.teardown(
+            id,
+            Terminal::Stopped(reason.name()),
+            reason == StopReason::Restart,
+        )
+        .await;
+        Ok(true)
+    }
+
+    fn status(&self, id: &str) -> Option<ActorStatus> {
+        self.lock().actors.get(id).map(|r| r.status)
+    }
+
+    /// Stops the children (reverse start order), closes the chain, marks the actor terminal and
+    /// unlinks it from its parent (unless it is about to be restarted in place).
+    async fn teardown(self: &Arc<Self>, id: &str, terminal: Terminal, keep_link: bool) {
+        let children = self
+            .lock()
+            .actors
+            .get(id)
+            .map(|r| r.children.clone())
+            .unwrap_or_default();
+        if !children.is_empty() {
+            let order: Vec<&String> = children.iter().rev().collect();
+            if let Some(chain) = self.lock().actors.get(id).map(|r| r.chain.clone()) {
+                record(
+                    &chain,
+                    "lifecycle.stopping-children",
+                    json!({ "children": order }),
+                    format!("stopping {} children, newest first", order.len()),
+                );
+            }
+        }
+        for c in children.iter().rev() {
+            if let Err(e) = Box::pin(self.stop_actor(c, StopReason::ParentStopping)).await {
+                tracing::debug!(child = %c, error = %e, "child already gone while stopping its parent");
+            }
+        }
+        let (chain, parent) = {
+            let reg = self.lock();
+            let Some(rec) = reg.actors.get(id) else {
+                return;
+            };
+            (rec.chain.clone(), rec.parent.clone())
+        };
+        let (status, outcome) = match &terminal {
+            Terminal::Stopped(reason) => {
+                record(
+                    &chain,
+                    "lifecycle.stopped",
+                    json!({ "reason": reason }),
+                    format!("stopped ({reason})"),
+                );
+                (ActorStatus::Stopped, RootOutcome::Stopped)
+            }
+            Terminal::Shutdown(data) => {
+                record(
+                    &chain,
+                    "lifecycle.stopped",
+                    json!({ "reason": "shutdown", "data": PayloadSummary::of_opt(data.as_deref()) }),
+                    "stopped (runtime.shutdown)".into(),
+                );
+                (ActorStatus::Stopped, RootOutcome::Shutdown(data.clone()))
+            }
+            Terminal::Failed(f) => {
+                record(
+                    &chain,
+                    "lifecycle.failed",
+                    json!({ "error_type": error_type_name(f.kind), "error": f.message }),
+                    "failed".into(),
+                );
+                (ActorStatus::Failed, RootOutcome::Failed(f.message.clone()))
+            }
+        };
+        {
+            let mut reg = self.lock();
+            if let Some(rec) = reg.actors.get_mut(id) {
+                rec.mailbox = None;
+                rec.children.clear();
+                rec.set_status(status);
+            }
+            if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
+                p.children.retain(|c| c != id);
+            }
+        }
+        if parent.is_none()
+            && !keep_link
+            && self.root.lock().expect("root lock").as_deref() == Some(id)
+        {
+            self.root_outcome.send_replace(Some(outcome));
+        }
+    }
+
+    /// Called by an actor's own task when it ended by itself (shutdown or failure).
+    async fn finish_self(self: &Arc<Self>, id: &str, exit: Exit) {
+        let terminal = match exit {
+            Exit::StopRequested => return,
+            Exit::Shutdown(data) => Terminal::Shutdown(data),
+            Exit::Failed(f) => Terminal::Failed(f),
+        };
+        let (parent, chain) = {
+            let mut reg = self.lock();
+            let Some(rec) = reg.actors.get_mut(id) else {
+                return;
+            };
+            if rec.status != ActorStatus::Running {
+                return; // someone else is stopping it and finishes the teardown
+            }
+            rec.set_status(ActorStatus::Stopping);
+            rec.mailbox = None;
+            rec.stop_tx = None;
+            rec.join = None;
+            (rec.parent.clone(), rec.chain.clone())
+        };
+        let reason = if matches!(terminal, Terminal::Failed(_)) {
+            "failed"
+        } else {
+            "shutdown"
+        };
+        record(
+            &chain,
+            "lifecycle.stopping",
+            json!({ "reason": reason }),
+            format!("stopping ({reason})"),
+        );
+        let note = match &terminal {
+            Terminal::Shutdown(data) => Notification::Exit {
+                id: id.to_string(),
+                data: data.clone(),
+            },
+            Terminal::Failed(f) => Notification::Error {
+                id: id.to_string(),
+                error: f.to_wit(),
+            },
+            Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
+        };
+        self.teardown(id, terminal, false).await;
+        if let Some(parent) = parent {
+            self.notify(&parent, note);
+        }
+    }
+
+    /// Queues a callback in a parent's mailbox; it is delivered after the parent's current call.
+    pub(crate) fn notify(&self, parent: &str, note: Notification) {
+        let reg = self.lock();
+        match reg.actors.get(parent).and_then(|p| p.mailbox.as_ref()) {
+            Some(tx) => {
+                let _ = tx.send(Envelope::Notify(note));
+            }
+            None => {
+                tracing::debug!(%parent, child = note.child(), "parent is gone; child event not delivered")
+            }
+        }
+    }
+
+    /// Ids of `caller`'s live children in start order.
+    pub fn list_children(&self, caller: &str) -> Vec<ActorId> {
+        self.lock()
+            .actors
+            .get(caller)
+            .map(|r| r.children.clone())
+            .unwrap_or_default()
+    }
+
+    /// `stop-child`: graceful stop, then `handle-child-exit(id, none)` to the caller.
+    pub async fn stop_child(self: &Arc<Self>, caller: &str, child: &str) -> Result<(), String> {
+        self.check_child(&self.lock(), caller, child)?;
+        match self.status(child) {
+            Some(s) if s.is_terminal() => {
+                return Err(format!(
+                    "child `{child}` is not running (it already stopped)"
+                ));
+            }
+            _ => {}
+        }
+        if self.stop_actor(child, StopReason::ByParent).await? {
+            self.notify(
+                caller,
+                Notification::Exit {
+                    id: child.to_string(),
+                    data: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// `restart-child`: stop (no callback) and start again with the same id and start arguments.
+    pub async fn restart_child(
+        self: &Arc<Self>,
+        caller: &ActorCtx,
+        child: &str,
+    ) -> Result<(), String> {
+        let (manifest, grants, start, chain, was_live) = {
+            let reg = self.lock();
+            self.check_child(&reg, &caller.id, child)?;
+            let r = &reg.actors[child];
+            (
+                r.manifest.clone(),
+                r.grants.clone(),
+                r.start.clone(),
+                r.chain.clone(),
+                !r.status.is_terminal(),
+            )
+        };
+        if was_live {
+            if let Err(e) = self.stop_actor(child, StopReason::Restart).await {
+                tracing::debug!(%child, error = %e, "child stopped by itself before restart");
+            }
+        } else {
+            let limit = caller
+                .grants
+                .supervisor
+                .as_ref()
+                .map_or(0, |s| s.max_children);
+            let live = self.list_children(&caller.id).len();
+            if live as u64 >= limit as u64 {
+                return Err(format!(
+                    "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
+                ));
+            }
+        }
+        record(
+            &chain,
+            "lifecycle.restart",
+            json!({ "requested_by": caller.id }),
+            "restarting with the original start arguments".into(),
+        );
+        self.start(StartPlan {
+            id: child.to_string(),
+            parent: Some(caller.id.clone()),
+            manifest,
+            grants,
+            start,
+            path: caller.call_path.clone(),
+            restart: true,
+        })
+        .await
+    }
+
+    /// `get-child-state`: current or last state.
+    pub fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
+        let reg = self.lock();
+        self.check_child(&reg, caller, child)?;
+        Ok(reg.actors[child].state.clone())
+    }
+
+    /// `get-child-events`: the whole chain, oldest first.
+    pub fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
+        let chain = {
+            let reg = self.lock();
+            self.check_child(&reg, caller, child)?;
+            reg.actors[child].chain.clone()
+        };
+        Ok(chain.lock().expect("chain lock").events().to_vec())
+    }
+
+    fn mailbox_of(
+        &self,
+        to: &str,
+        request: bool,
+    ) -> Result<mpsc::UnboundedSender<Envelope>, String> {
+        let reg = self.lock();
+        let rec = reg.actors.get(to).ok_or_else(|| unknown(to))?;
+        let accepts = if request {
+            rec.accepts_request
+        } else {
+            rec.accepts_send
+        };
+        if !accepts {
+            return Err(format!(
+                "actor `{to}` ({}) does not accept messages: it does not export theater:simple/message-server-client.{}",
+                rec.name,
+                if request {
+                    "handle-request"
+                } else {
+                    "handle-send"
+                }
+            ));
+        }
+        rec.mailbox.clone().ok_or_else(|| {
+            format!(
+                "actor `{to}` ({}) is not running (status: {:?})",
+                rec.name, rec.status
+            )
+        })
+    }
+
+    /// `send`: queue a message; returns once it is queued.
+    pub fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+        self.mailbox_of(to, false)?
+            .send(Envelope::Send { msg })
+            .map_err(|_| format!("actor `{to}` stopped before the message was queued"))
+    }
+
+    /// `request`: queue a request and wait for the answer. Refuses requests that would wait on
+    /// an actor already waiting on this one.
+    pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> Result<Vec<u8>, String> {
+        if let Some(pos) = path.iter().position(|a| a == to) {
+            let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
+            return Err(format!(
+                "request refused: actor `{to}` is waiting on this call ({} -> {to}), so the request would deadlock",
+                cycle.join(" -> ")
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.mailbox_of(to, true)?
+            .send(Envelope::Request { msg, path, reply })
+            .map_err(|_| format!("actor `{to}` stopped before the request was queued"))?;
+        answer
+            .await
+            .map_err(|_| format!("actor `{to}` stopped before answering the request"))?
+    }
+}
+
+/// The embedding API: start root actors from manifests, talk to actors, stop them, read chains.
+///
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// use theater_supervisor::{ActorSystem, SystemConfig};
+/// let system = ActorSystem::new(SystemConfig::default())?;
+/// let root = system.start_root("app/root.toml").await?;
+/// let answer = system.request(&root, b"ping".to_vec()).await?;
+/// println!("{}", String::from_utf8_lossy(&answer));
+/// system.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct ActorSystem {
+    inner: Arc<SystemInner>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// Interval of the epoch ticker: how often running wasm yields to tokio.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+impl ActorSystem {
+    /// Builds the engine (async, component model, epoch interruption) and the linker with
+    /// WASI 0.2 and every `theater:simple` host interface.
+    pub fn new(config: SystemConfig) -> Result<Self, SystemError> {
+        Self::build(config)
+            .map_err(|e| SystemError(format!("cannot set up the wasmtime engine: {e}")))
+    }
+
+    fn build(config: SystemConfig) -> wasmtime::Result<Self> {
+        let mut wc = Config::new();
+        wc.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&wc)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::host::add_to_linker(&mut linker)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("epoch-ticker".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        Ok(Self {
+            inner: Arc::new(SystemInner {
+                engine,
+                linker,
+                components: ComponentCache::default(),
+                config,
+                registry: Mutex::new(Registry::default()),
+                root: Mutex::new(None),
+                root_outcome: watch::channel(None).0,
+            }),
+            ticker_stop,
+        })
+    }
+
+    /// Starts a root actor from a manifest file; returns its id after its `init` succeeded.
+    /// The first root started is the one [`ActorSystem::wait_root`] waits for.
+    pub async fn start_root(&self, manifest: impl AsRef<Path>) -> Result<ActorId, SystemError> {
+        let manifest =
+            Manifest::from_file(manifest.as_ref()).map_err(|e| SystemError(e.to_string()))?;
+        let grants = Grants::for_root(&manifest).map_err(SystemError)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.inner
+            .start(StartPlan {
+                id: id.clone(),
+                parent: None,
+                manifest: Arc::new(manifest),
+                grants: Arc::new(grants),
+                start: StartArgs {
+                    mode: StartMode::Root,
+                    bytes: None,
+                },
+                path: Arc::new(Vec::new()),
+                restart: false,
+            })
+            .await
+            .map_err(SystemError)?;
+        Ok(id)
+    }
+
+    /// Sends a message to an actor's `handle-send`.
+    pub fn send(&self, id: &str, msg: Vec<u8>) -> Result<(), SystemError> {
+        self.inner.send(id, msg).map_err(SystemError)
+    }
+
+    /// Sends a request to an actor's `handle-request` and waits for the answer.
+    pub async fn request(&self, id: &str, msg: Vec<u8>) -> Result<Vec<u8>, SystemError> {
+        self.inner
+            .request(id, msg, Arc::new(Vec::new()))
+            .await
+            .map_err(SystemError)
+    }
+
+    /// Stops an actor from outside; its parent then gets `handle-child-external-stop`.
+    pub async fn stop_actor(&self, id: &str) -> Result<(), SystemError> {
+        let by_us = self
+            .inner
+            .stop_actor(id, StopReason::External)
+            .await
+            .map_err(SystemError)?;
+        let parent = self
+            .inner
+            .lock()
+            .actors
+            .get(id)
+            .and_then(|r| r.parent.clone());
+        if let Some(parent) = parent.filter(|_| by_us) {
+            self.inner
+                .notify(&parent, Notification::ExternalStop { id: id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Any actor's chain (also after it stopped), oldest first.
+    pub fn chain(&self, id: &str) -> Option<Vec<ChainEvent>> {
+        let chain = self.inner.lock().actors.get(id)?.chain.clone();
+        let events = chain.lock().expect("chain lock").events().to_vec();
+        Some(events)
+    }
+
+    /// Any actor's current (or last) state.
+    pub fn state(&self, id: &str) -> Option<Option<Vec<u8>>> {
+        self.inner.lock().actors.get(id).map(|r| r.state.clone())
+    }
+
+    /// Every actor ever started (failed starts excluded), in creation order.
+    pub fn actors(&self) -> Vec<ActorInfo> {
+        let reg = self.inner.lock();
+        reg.order
+            .iter()
+            .filter_map(|id| {
+                let r = reg.actors.get(id)?;
+                Some(ActorInfo {
+                    id: id.clone(),
+                    name: r.name.clone(),
+                    parent: r.parent.clone(),
+                    status: r.status,
+                    children: r.children.clone(),
+                    restarts: r.restarts,
+                })
+            })
+            .collect()
+    }
+
+    /// One actor's summary.
+    pub fn actor(&self, id: &str) -> Option<ActorInfo> {
+        self.actors().into_iter().find(|a| a.id == id)
+    }
+
+    /// Waits until the first root actor has ended, and says how.
+    pub async fn wait_root(&self) -> RootOutcome {
+        let mut rx = self.inner.root_outcome.subscribe();
+        let outcome = rx
+            .wait_for(Option::is_some)
+            .await
+            .expect("sender lives in self");
+        outcome.clone().expect("checked is_some")
+    }
+
+    /// Stops every live root actor (and so the whole tree) from outside.
+    pub async fn shutdown(&self) {
+        let roots: Vec<ActorId> = self
+            .actors()
+            .into_iter()
+            .filter(|a| a.parent.is_none() && !a.status.is_terminal())
+            .map(|a| a.id)
+            .collect();
+        for id in roots {
+            let _ = self.inner.stop_actor(&id, StopReason::External).await;
+        }
+    }
+
+    /// Every actor's chain with its metadata, for `--events` files.
+    pub fn export_events(&self) -> crate::events_file::EventsFile {
+        let reg = self.inner.lock();
+        let actors = reg
+            .order
+            .iter()
+            .filter_map(|id| {
+                let r = reg.actors.get(id)?;
+                let events = r.chain.lock().expect("chain lock").events().to_vec();
+                Some(crate::events_file::ActorEvents::new(
+                    id,
+                    &r.name,
+                    r.parent.as_deref(),
+                    r.status,
+                    &events,
+                ))
+            })
+            .collect();
+        crate::events_file::EventsFile::new(actors)
+    }
+}
+
+impl Drop for ActorSystem {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

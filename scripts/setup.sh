@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build the guest actors and run the tests:
+#   just and wasm-tools (`cargo install --locked`, only when not already on PATH or in
+#   ~/.cargo/bin), and the guest toolchain (scripts/guest-toolchain.sh: rustup's wasm target, or
+#   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root).
+#
+# Usage: scripts/setup.sh [--with-wac]
+#   --with-wac   also install wac-cli (the `wac` composition tool)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+
+with_wac=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-wac) with_wac=1 ;;
+        -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "error: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+if ! command -v cargo >/dev/null; then
+    echo "error: cargo not found; install rustup first (https://rustup.rs)" >&2
+    exit 1
+fi
+
+# install_tool <crate> <binary>
+install_tool() {
+    if command -v "$2" >/dev/null || [ -x "$CARGO_BIN/$2" ]; then
+        echo "==> $2 already installed"
+    else
+        echo "==> installing $2 (several minutes)"
+        cargo install --locked "$1"
+    fi
+}
+
+install_tool just just
+install_tool wasm-tools wasm-tools
+if [ "$with_wac" = 1 ]; then
+    install_tool wac-cli wac
+fi
+
+echo "==> choosing the guest toolchain"
+eval "$("$ROOT/scripts/guest-toolchain.sh")"
+echo "==> guest toolchain: $GUEST_TOOLCHAIN"
+
+case ":$PATH:" in
+    *":$CARGO_BIN:"*) ;;
+    *) echo "==> note: add $CARGO_BIN to PATH to use just and wasm-tools directly" ;;
+esac

@@ -1,0 +1,111 @@
+//! The `theater-supervisor` CLI: run prints every actor's log lines and exits by the root's
+//! outcome; `--events` writes the chains; `verify` checks them and names a broken event.
+
+use std::path::PathBuf;
+use std::process::Command;
+use theater_supervisor_e2e::*;
+
+fn bin() -> PathBuf {
+    let p = repo_root().join("target/debug/theater-supervisor");
+    if !p.exists() {
+        let ok = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "theater-supervisor",
+                "--bin",
+                "theater-supervisor",
+            ])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build")
+            .success();
+        assert!(ok, "building the CLI failed");
+    }
+    p
+}
+
+#[test]
+fn run_the_demo_tree_then_verify_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let out = Command::new(bin())
+        .args(["run", "demo/root.toml", "--events"])
+        .arg(&events)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed: {stdout}\n{stderr}");
+    // Log lines carry the actor name and a short id.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("[demo-root ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("failed"), "the crash is reported: {stdout}");
+    assert!(stdout.contains("resumed counter continues at"), "{stdout}");
+
+    let ok = Command::new(bin())
+        .arg("verify")
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
+
+    // Flip one character of one event's data: verify names the actor and the event.
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&events).unwrap()).unwrap();
+    let data = file["actors"][0]["events"][2]["data"]
+        .as_str()
+        .unwrap()
+        .replacen('{', "[", 1);
+    file["actors"][0]["events"][2]["data"] = serde_json::Value::String(data);
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, serde_json::to_vec(&file).unwrap()).unwrap();
+    let bad = Command::new(bin())
+        .arg("verify")
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("event #2") && said.contains("demo-root"),
+        "{said}"
+    );
+
+    // Drop the last event of an actor: the recorded head no longer matches.
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&events).unwrap()).unwrap();
+    file["actors"][1]["events"].as_array_mut().unwrap().pop();
+    std::fs::write(&tampered, serde_json::to_vec(&file).unwrap()).unwrap();
+    let bad = Command::new(bin())
+        .arg("verify")
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("cut off the end"));
+}
+
+#[test]
+fn a_failing_root_exits_non_zero_with_the_reason() {
+    let fx = Fixture::new();
+    let m = fx.manifest("bad-root.toml", "init-fail", &[]);
+    let out = Command::new(bin()).arg("run").arg(&m).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("init-fail: refusing to start"), "{stderr}");
+
+    let m = fx.write("nothing.toml", "name = [");
+    let out = Command::new(bin()).arg("run").arg(&m).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid manifest"));
+}

@@ -1,0 +1,100 @@
+//! CONTRACT §2: the three scenarios that deadlocked in Theater, plus request cycles.
+
+use theater_supervisor::RootOutcome;
+use theater_supervisor_e2e::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawning_from_inside_init_does_not_deadlock() {
+    let h = Harness::start().await;
+    let sp = h
+        .spawn("spawner.toml", Some("child.toml\ncounter.toml\nchild.toml"))
+        .await;
+    let kids = h.system.actor(&sp).unwrap().children;
+    assert_eq!(kids.len(), 3);
+    let state = String::from_utf8(h.system.state(&sp).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        state.lines().collect::<Vec<_>>(),
+        kids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for k in &kids {
+        assert_eq!(
+            h.system.actor(k).unwrap().parent.as_deref(),
+            Some(sp.as_str())
+        );
+    }
+    // Nested: a spawner whose child is a spawner.
+    let nested = h.spawn("spawner.toml", Some("spawner.toml")).await;
+    assert_eq!(h.system.actor(&nested).unwrap().children.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_children_from_inside_a_callback_does_not_deadlock() {
+    let h = Harness::start().await;
+    assert_eq!(h.cmd(&["policy", "stop-others"]).await, "ok");
+    let bad = h.spawn("trapper.toml", None).await;
+    let a = h.spawn("child.toml", None).await;
+    let b = h.spawn("counter.toml", None).await;
+    h.cmd(&["send", &bad, "boom"]).await;
+    h.wait_callback("stopped a", |l| l == format!("stopped {a} ok"))
+        .await;
+    h.wait_callback("stopped b", |l| l == format!("stopped {b} ok"))
+        .await;
+    assert_eq!(h.cmd(&["list"]).await, "ok ");
+    // Each stop-child from the callback is followed by its own exit callback.
+    h.wait_callback("exit a", |l| l == format!("exit {a} none"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_with_children_calling_shutdown_does_not_deadlock() {
+    let h = Harness::start().await;
+    let kids = [
+        h.spawn("child.toml", None).await,
+        h.spawn("spawner.toml", Some("counter.toml")).await,
+        h.spawn("looper.toml", None).await,
+    ];
+    let grandkid = h.system.actor(&kids[1]).unwrap().children[0].clone();
+    assert_eq!(h.cmd(&["shutdown", "all done"]).await, "ok");
+    assert_eq!(
+        h.system.wait_root().await,
+        RootOutcome::Shutdown(Some(b"all done".to_vec()))
+    );
+    for id in kids.iter().chain([&grandkid]) {
+        let types = event_types(&h.system, id);
+        assert_eq!(
+            types.last().map(String::as_str),
+            Some("lifecycle.stopped"),
+            "{id}: {types:?}"
+        );
+    }
+    // The root's chain closes after its children stopped.
+    let root_chain = h.system.chain(&h.root).unwrap();
+    assert_eq!(root_chain.last().unwrap().event_type, "lifecycle.stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_back_to_a_waiting_actor_is_refused_not_deadlocked() {
+    let h = Harness::start().await;
+    let kid = h.spawn("child.toml", None).await;
+    // root -> kid (request) -> root (request): root is waiting on kid.
+    let r = h
+        .cmd(&["request", &kid, &format!("request {} list", h.root)])
+        .await;
+    assert!(r.contains("would deadlock"), "{r}");
+    assert_eq!(h.cmd(&["request", &kid, "ping"]).await, "ok pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() {
+    let config = theater_supervisor::SystemConfig {
+        shutdown_timeout: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let h = Harness::start_with(config, "").await;
+    let looper = h.spawn("looper.toml", None).await;
+    h.cmd(&["send", &looper, "loop"]).await;
+    assert_eq!(h.cmd(&["stop", &looper]).await, "ok");
+    let types = event_types(&h.system, &looper);
+    assert!(types.contains(&"lifecycle.killed".to_string()), "{types:?}");
+    assert_eq!(types.last().map(String::as_str), Some("lifecycle.stopped"));
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: real guest components (built by `just guests`) on the real host.
+//! One module per part of the contract.
+
+mod chain;
+mod cli;
+mod deadlocks;
+mod errors;
+mod messaging;
+mod notifications;
+mod operations;
+mod permissions;

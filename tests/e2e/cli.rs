@@ -109,3 +109,58 @@ fn a_failing_root_exits_non_zero_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid manifest"));
 }
+
+#[test]
+fn ctrl_c_stops_the_tree_gracefully_and_still_writes_the_events() {
+    use std::io::{BufRead, BufReader};
+    let fx = Fixture::new();
+    let all = ["supervisor", "message-server"];
+    // A parent that never shuts down by itself, with a child spawned at start.
+    fx.manifest("child.toml", "child", &["message-server"]);
+    fx.manifest_with(
+        "root.toml",
+        "spawner",
+        &all,
+        "init_state = \"kids.txt\"",
+        "",
+    );
+    fx.write("kids.txt", "child.toml");
+    let events = fx.dir().join("events.json");
+    let mut child = Command::new(bin())
+        .arg("run")
+        .arg(fx.dir().join("root.toml"))
+        .arg("--events")
+        .arg(&events)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the child's init log line: the tree is up.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("init") {
+        line.clear();
+    }
+    assert!(line.contains("init"), "the tree never came up");
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&events).unwrap()).unwrap();
+    let actors = file["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 2);
+    for a in actors {
+        assert_eq!(a["status"], "stopped", "{a}");
+        let last = a["events"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["event_type"], "lifecycle.stopped");
+    }
+    let verify = Command::new(bin())
+        .arg("verify")
+        .arg(&events)
+        .status()
+        .unwrap();
+    assert!(verify.success());
+}

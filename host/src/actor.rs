@@ -2,13 +2,14 @@
 //! loop that runs them one at a time, in arrival order (CONTRACT §2).
 
 use crate::bindings::{WitActorError, WitErrorType};
-use crate::chain::{Chain, PayloadSummary};
+use crate::chain::{Chain, EventData};
 use crate::components::LoadedComponent;
 use crate::manifest::Manifest;
+use crate::metrics::Op;
 use crate::permissions::Grants;
 use crate::system::SystemInner;
-use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
@@ -41,9 +42,18 @@ pub(crate) enum Envelope {
 /// What a parent is told about a child (CONTRACT §4).
 #[derive(Clone, Debug)]
 pub(crate) enum Notification {
-    Error { id: ActorId, error: WitActorError },
-    Exit { id: ActorId, data: Option<Vec<u8>> },
-    ExternalStop { id: ActorId },
+    Error {
+        id: ActorId,
+        error: WitActorError,
+        at: Instant,
+    },
+    Exit {
+        id: ActorId,
+        data: Option<Vec<u8>>,
+    },
+    ExternalStop {
+        id: ActorId,
+    },
 }
 
 impl Notification {
@@ -69,6 +79,8 @@ pub(crate) enum Exit {
 pub(crate) struct Failure {
     pub kind: WitErrorType,
     pub message: String,
+    /// When the failure was detected (for crash-to-callback timing).
+    pub at: Instant,
 }
 
 impl Failure {
@@ -92,25 +104,33 @@ pub(crate) struct ActorCtx {
     pub call_path: CallPath,
     /// Set by `runtime.shutdown`; acted on when the current call returns.
     pub shutdown: Option<Option<Vec<u8>>>,
-    /// Deadline of the export call in progress.
-    pub deadline: Option<Instant>,
+    /// Deadline of the export call in progress. Time spent waiting on other actors (a child's
+    /// init, a stop, a request) moves it back: the deadline bounds the actor's own work.
+    pub deadline: Deadline,
 }
 
 impl ActorCtx {
+    /// After waiting on other actors since `since`: moves the call's deadline back by the wait
+    /// and records the operation's duration when timings are on.
+    pub fn waited(&self, op: Op, since: Instant) {
+        let waited = since.elapsed();
+        if let Some(d) = self.deadline.get() {
+            self.deadline.set(Some(d + waited));
+        }
+        if let Some(t) = &self.system.config.timings {
+            t.record(op, waited);
+        }
+    }
+
     /// Appends an event to this actor's chain.
-    pub fn record(&self, event_type: &str, data: serde_json::Value, description: String) {
+    pub fn record(&self, event_type: &str, data: EventData, description: String) {
         record(&self.chain, event_type, data, description);
     }
 }
 
 /// Appends an event with JSON data to a chain.
-pub(crate) fn record(
-    chain: &Mutex<Chain>,
-    event_type: &str,
-    data: serde_json::Value,
-    description: String,
-) {
-    let bytes = serde_json::to_vec(&data).expect("json values serialise");
+pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, description: String) {
+    let bytes = data.finish();
     chain
         .lock()
         .expect("chain lock")
@@ -163,11 +183,13 @@ pub(crate) struct Running {
 
 impl Running {
     /// Instantiates the component in a fresh store.
+    /// Instantiates the component in a fresh store of the component's engine. The flag in the
+    /// error is true when the instance pool was full (the caller may fall back).
     pub async fn instantiate(
         ctx: ActorCtx,
         component: Arc<LoadedComponent>,
-    ) -> Result<Self, Failure> {
-        let engine = ctx.system.engine.clone();
+    ) -> Result<Self, (Failure, bool)> {
+        let engine = component.pre.engine().clone();
         let mut wasi = WasiCtx::builder();
         if ctx.system.config.inherit_stdio {
             wasi.inherit_stdout().inherit_stderr();
@@ -183,7 +205,7 @@ impl Running {
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline {
+        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline.get() {
             Some(d) if Instant::now() >= d => Ok(UpdateDeadline::Interrupt),
             _ => Ok(UpdateDeadline::Yield(1)),
         });
@@ -191,9 +213,14 @@ impl Running {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| Failure {
-                kind: WitErrorType::Internal,
-                message: format!("instantiation failed: {e:?}"),
+            .map_err(|e| {
+                let pool_full = e.is::<wasmtime::PoolConcurrencyLimitError>();
+                let failure = Failure {
+                    kind: WitErrorType::Internal,
+                    message: format!("instantiation failed: {e}"),
+                    at: Instant::now(),
+                };
+                (failure, pool_full)
             })?;
         Ok(Self {
             store,
@@ -211,9 +238,16 @@ impl Running {
     pub async fn init(&mut self, state: Option<Vec<u8>>) -> Result<(), Failure> {
         let id = self.ctx().id.clone();
         let idx = self.component.exports.init;
-        self.call::<(String,), (Option<Vec<u8>>,)>("init", idx, state, (id,), json!({}), None)
-            .await
-            .map(|_| ())
+        self.call::<(String,), (Option<Vec<u8>>,)>(
+            "init",
+            idx,
+            state,
+            (id,),
+            EventData::new(),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Calls one `f(state, params)` export with the actor's state, records the call and its
@@ -224,7 +258,7 @@ impl Running {
         idx: ComponentExportIndex,
         state: Option<Vec<u8>>,
         params: P,
-        params_summary: serde_json::Value,
+        params_summary: EventData,
         path: Option<CallPath>,
     ) -> Result<R::Extra, Failure>
     where
@@ -237,23 +271,28 @@ impl Running {
             let ctx = &mut self.store.data_mut().ctx;
             ctx.record(
                 "call.start",
-                json!({ "function": function, "state": PayloadSummary::of_opt(state.as_deref()), "params": params_summary }),
+                EventData::new()
+                    .str("function", function)
+                    .summary("state", state.as_deref())
+                    .raw("params", &params_summary.finish()),
                 format!("calling {function}"),
             );
             let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
             p.push(ctx.id.clone());
             ctx.call_path = Arc::new(p);
-            ctx.deadline = Some(Instant::now() + timeout);
+            ctx.deadline.set(Some(Instant::now() + timeout));
         }
         let outcome = self.invoke::<P, R>(idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
-        ctx.deadline = None;
+        ctx.deadline.set(None);
         match outcome {
             Ok(Ok(result)) => {
                 let (new_state, extra) = result.split();
                 ctx.record(
                     "call.ok",
-                    json!({ "function": function, "state": PayloadSummary::of_opt(new_state.as_deref()) }),
+                    EventData::new()
+                        .str("function", function)
+                        .summary("state", new_state.as_deref()),
                     format!("{function} returned ok"),
                 );
                 self.state = new_state;
@@ -265,12 +304,15 @@ impl Running {
             Ok(Err(message)) => {
                 ctx.record(
                     "call.err",
-                    json!({ "function": function, "error": message }),
+                    EventData::new()
+                        .str("function", function)
+                        .str("error", &message),
                     format!("{function} returned err"),
                 );
                 Err(Failure {
                     kind: WitErrorType::Internal,
                     message: format!("{function} returned err: {message}"),
+                    at: Instant::now(),
                 })
             }
             Err(e) => {
@@ -279,21 +321,22 @@ impl Running {
                     Failure {
                         kind: WitErrorType::OperationTimeout,
                         message: format!("{function} ran past its deadline of {timeout:?}"),
+                        at: Instant::now(),
                     }
                 } else {
                     Failure {
                         kind: WitErrorType::Internal,
                         message: trap_summary(function, &e),
+                        at: Instant::now(),
                     }
                 };
                 ctx.record(
                     "call.trap",
-                    json!({
-                        "function": function,
-                        "error_type": error_type_name(failure.kind),
-                        "error": failure.message,
-                        "detail": format!("{e:?}"),
-                    }),
+                    EventData::new()
+                        .str("function", function)
+                        .str("error_type", error_type_name(failure.kind))
+                        .str("error", &failure.message)
+                        .str("detail", &format!("{e:?}")),
                     format!("{function} failed"),
                 );
                 Err(failure)
@@ -326,7 +369,7 @@ impl Running {
         match envelope {
             Envelope::Send { msg } => {
                 let idx = exports.handle_send.expect("checked before delivery");
-                let summary = json!({ "message": PayloadSummary::of(&msg) });
+                let summary = EventData::new().summary("message", Some(&msg));
                 self.call::<(Vec<u8>,), (Option<Vec<u8>>,)>(
                     "handle-send",
                     idx,
@@ -340,8 +383,9 @@ impl Running {
             Envelope::Request { msg, path, reply } => {
                 let idx = exports.handle_request.expect("checked before delivery");
                 let request_id = uuid::Uuid::new_v4().to_string();
-                let summary =
-                    json!({ "request_id": request_id, "message": PayloadSummary::of(&msg) });
+                let summary = EventData::new()
+                    .str("request_id", &request_id)
+                    .summary("message", Some(&msg));
                 let out = self
                     .call::<(String, Vec<u8>), (Option<Vec<u8>>, (Option<Vec<u8>>,))>(
                         "handle-request",
@@ -382,16 +426,22 @@ impl Running {
         let Some(idx) = idx else {
             self.ctx().record(
                 "callback.not-exported",
-                json!({ "function": function, "child": n.child() }),
+                EventData::new()
+                    .str("function", function)
+                    .str("child", n.child()),
                 format!("{function} not exported; child event recorded only"),
             );
             return Ok(());
         };
         let child = n.child().to_string();
         match n {
-            Notification::Error { id, error } => {
-                let summary =
-                    json!({ "child": child, "error_type": error_type_name(error.error_type) });
+            Notification::Error { id, error, at } => {
+                if let Some(t) = &self.ctx().system.config.timings {
+                    t.record(Op::CrashToCallback, at.elapsed());
+                }
+                let summary = EventData::new()
+                    .str("child", &child)
+                    .str("error_type", error_type_name(error.error_type));
                 self.call::<(String, WitActorError), (Option<Vec<u8>>,)>(
                     function,
                     idx,
@@ -403,8 +453,9 @@ impl Running {
                 .await
             }
             Notification::Exit { id, data } => {
-                let summary =
-                    json!({ "child": child, "data": PayloadSummary::of_opt(data.as_deref()) });
+                let summary = EventData::new()
+                    .str("child", &child)
+                    .summary("data", data.as_deref());
                 self.call::<(String, Option<Vec<u8>>), (Option<Vec<u8>>,)>(
                     function,
                     idx,
@@ -416,7 +467,7 @@ impl Running {
                 .await
             }
             Notification::ExternalStop { id } => {
-                let summary = json!({ "child": child });
+                let summary = EventData::new().str("child", &child);
                 self.call::<(String,), (Option<Vec<u8>>,)>(
                     function,
                     idx,
@@ -474,6 +525,30 @@ fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
     match frame {
         Some(f) => format!("{function} trapped: {cause} (in {f})"),
         None => format!("{function} trapped: {cause}"),
+    }
+}
+
+/// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
+/// reference can be held across an await): nanoseconds after a process-wide origin, 0 = none.
+#[derive(Debug, Default)]
+pub(crate) struct Deadline(AtomicU64);
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Deadline {
+    pub fn get(&self) -> Option<Instant> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(origin() + Duration::from_nanos(n)),
+        }
+    }
+
+    pub fn set(&self, at: Option<Instant>) {
+        let n = at.map_or(0, |t| t.duration_since(origin()).as_nanos().max(1) as u64);
+        self.0.store(n, Ordering::Relaxed);
     }
 }
 

@@ -4,7 +4,6 @@
 //! `(parent-hash, event-type, data, timestamp, description)`, see [`event_hash`] and
 //! `docs/event-chain.md`. Anyone holding a chain can check it with [`verify`].
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -218,29 +217,141 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// Summary of a payload that is too large or too private to copy into the chain: its size and
-/// SHA-256 (hex). `None` payloads summarise to JSON `null`.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct PayloadSummary {
-    /// Length in bytes.
-    pub size: usize,
-    /// Lowercase hex SHA-256 of the bytes.
-    pub sha256: String,
+/// Builds an event's data: a JSON object written straight into bytes, with no intermediate
+/// value tree (event recording is on the hot path of every operation).
+///
+/// ```
+/// use theater_supervisor::chain::EventData;
+/// let d = EventData::new().str("child", "a\"b").u64("n", 3).summary("state", None).finish();
+/// assert_eq!(d, br#"{"child":"a\"b","n":3,"state":null}"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct EventData {
+    buf: Vec<u8>,
 }
 
-impl PayloadSummary {
-    /// Summarises `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        Self {
-            size: bytes.len(),
-            sha256: hex::encode(Sha256::digest(bytes)),
-        }
+impl Default for EventData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventData {
+    /// An empty object.
+    pub fn new() -> Self {
+        let mut buf = Vec::with_capacity(128);
+        buf.push(b'{');
+        Self { buf }
     }
 
-    /// Summarises an optional payload.
-    pub fn of_opt(bytes: Option<&[u8]>) -> Option<Self> {
-        bytes.map(Self::of)
+    fn key(&mut self, k: &str) {
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
+        }
+        push_json_str(&mut self.buf, k);
+        self.buf.push(b':');
     }
+
+    /// A string field.
+    pub fn str(mut self, k: &str, v: &str) -> Self {
+        self.key(k);
+        push_json_str(&mut self.buf, v);
+        self
+    }
+
+    /// A string field that may be `null`.
+    pub fn opt_str(mut self, k: &str, v: Option<&str>) -> Self {
+        self.key(k);
+        match v {
+            Some(v) => push_json_str(&mut self.buf, v),
+            None => self.buf.extend_from_slice(b"null"),
+        }
+        self
+    }
+
+    /// An integer field.
+    pub fn u64(mut self, k: &str, v: u64) -> Self {
+        self.key(k);
+        self.buf.extend_from_slice(v.to_string().as_bytes());
+        self
+    }
+
+    /// A boolean field.
+    pub fn bool(mut self, k: &str, v: bool) -> Self {
+        self.key(k);
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+
+    /// An array of strings.
+    pub fn strs<'a>(mut self, k: &str, vals: impl IntoIterator<Item = &'a str>) -> Self {
+        self.key(k);
+        self.buf.push(b'[');
+        for (i, v) in vals.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            push_json_str(&mut self.buf, v);
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    /// A payload summary: `{"size":N,"sha256":"hex"}`, or `null` for `None`. Payloads (states,
+    /// messages) are never copied into the chain.
+    pub fn summary(mut self, k: &str, bytes: Option<&[u8]>) -> Self {
+        self.key(k);
+        match bytes {
+            None => self.buf.extend_from_slice(b"null"),
+            Some(b) => {
+                self.buf.extend_from_slice(b"{\"size\":");
+                self.buf.extend_from_slice(b.len().to_string().as_bytes());
+                self.buf.extend_from_slice(b",\"sha256\":\"");
+                let digest = Sha256::digest(b);
+                let mut hex_buf = [0u8; 64];
+                hex::encode_to_slice(digest, &mut hex_buf).expect("64 hex digits");
+                self.buf.extend_from_slice(&hex_buf);
+                self.buf.extend_from_slice(b"\"}");
+            }
+        }
+        self
+    }
+
+    /// A field whose value is already JSON (an object built with another `EventData`).
+    pub fn raw(mut self, k: &str, json: &[u8]) -> Self {
+        self.key(k);
+        self.buf.extend_from_slice(json);
+        self
+    }
+
+    /// The finished JSON bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.push(b'}');
+        self.buf
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[(b >> 4) as usize]);
+                buf.push(HEX[(b & 0xf) as usize]);
+            }
+            _ => buf.push(b),
+        }
+    }
+    buf.push(b'"');
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ pub(crate) struct Exports {
 
 /// A compiled, linked component ready to instantiate.
 pub(crate) struct LoadedComponent {
-    /// SHA-256 of the component bytes (the cache key).
-    pub hash: [u8; 32],
+    /// SHA-256 of the component bytes (the cache key), as lowercase hex (recorded in every
+    /// start event).
+    pub hash_hex: String,
     pub pre: InstancePre<ActorStore>,
     pub exports: Exports,
     /// True when the component imports `theater:simple/supervisor`.
@@ -130,7 +131,7 @@ impl ComponentCache {
             handle_request: func(&client, "handle-request"),
         };
         Ok(LoadedComponent {
-            hash,
+            hash_hex: hex::encode(hash),
             pre,
             exports,
             imports_supervisor,

@@ -30,11 +30,13 @@ mod components;
 pub mod events_file;
 mod host;
 pub mod manifest;
+pub mod metrics;
 pub mod permissions;
 mod system;
 
 pub use actor::{ActorId, ActorStore};
 pub use chain::{ChainError, ChainEvent};
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, LogLine, LogSink, RootOutcome, SystemConfig, SystemError,
+    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, RootOutcome, SystemConfig,
+    SystemError, engine_config,
 };

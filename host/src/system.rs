@@ -6,20 +6,23 @@ use crate::actor::{
     ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Notification,
     Running, error_type_name, record,
 };
-use crate::chain::{Chain, ChainEvent, PayloadSummary};
+use crate::chain::{Chain, ChainEvent, EventData};
 use crate::components::ComponentCache;
 use crate::manifest::Manifest;
+use crate::metrics::OpTimings;
 use crate::permissions::Grants;
-use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// One log line written by an actor through `runtime.log`.
 #[derive(Debug, Clone)]
@@ -47,6 +50,112 @@ pub struct SystemConfig {
     pub log_sink: Option<LogSink>,
     /// Let guests built for WASI write to the host's stdout/stderr.
     pub inherit_stdio: bool,
+    /// How instance memory is allocated.
+    pub allocator: Allocator,
+    /// Directory of the on-disk compiled-component cache (wasmtime's cache, keyed by the
+    /// component bytes and the engine's configuration); `None` disables it.
+    pub cache_dir: Option<PathBuf>,
+    /// When set, host functions record how long supervisor operations take (benchmarks).
+    pub timings: Option<Arc<OpTimings>>,
+}
+
+/// How instances get their linear memories and tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// wasmtime's pooling allocator: `max_instances` slots reserved up front, memories
+    /// initialised copy-on-write from the component's image. When the pool is full, further
+    /// instances come from an on-demand engine (compiled again for it, once per component).
+    Pooling {
+        /// Live component instances the pool holds.
+        max_instances: u32,
+        /// Largest linear memory an instance may grow to (also the slot reservation).
+        max_memory_bytes: usize,
+        /// Concurrent calls in flight (each needs an async stack from the pool).
+        max_concurrent_calls: u32,
+    },
+    /// wasmtime's on-demand allocator: mmap per instance; memories reserve `max_memory_bytes`.
+    OnDemand {
+        /// Largest linear memory an instance may grow to (also the reservation).
+        max_memory_bytes: usize,
+    },
+}
+
+impl Default for Allocator {
+    fn default() -> Self {
+        Self::Pooling {
+            max_instances: 10_000,
+            max_memory_bytes: 64 << 20,
+            max_concurrent_calls: 1_000,
+        }
+    }
+}
+
+/// The wasmtime `Config` this host uses for an allocator and cache directory: async component
+/// model with epoch interruption. Public so benchmarks can build a raw-wasmtime baseline with
+/// exactly the same engine settings.
+pub fn engine_config(allocator: &Allocator, cache_dir: Option<&Path>) -> wasmtime::Result<Config> {
+    let mut wc = Config::new();
+    wc.wasm_component_model(true).epoch_interruption(true);
+    match allocator {
+        Allocator::Pooling {
+            max_instances,
+            max_memory_bytes,
+            max_concurrent_calls,
+        } => {
+            let n = *max_instances;
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(4))
+                .total_memories(n)
+                .total_tables(n.saturating_mul(2))
+                .total_stacks(*max_concurrent_calls)
+                .max_memory_size(*max_memory_bytes)
+                .max_memories_per_component(2)
+                .max_tables_per_component(4)
+                .max_core_instances_per_component(8);
+            wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+                .memory_reservation(*max_memory_bytes as u64)
+                .memory_guard_size(64 << 10)
+                .memory_reservation_for_growth(0)
+                .memory_init_cow(true);
+        }
+        Allocator::OnDemand { max_memory_bytes } => {
+            wc.memory_reservation(*max_memory_bytes as u64)
+                .memory_guard_size(64 << 10)
+                .memory_reservation_for_growth(0);
+        }
+    }
+    if let Some(dir) = cache_dir {
+        let mut cc = CacheConfig::new();
+        cc.with_directory(dir);
+        wc.cache(Some(Cache::new(cc)?));
+    }
+    Ok(wc)
+}
+
+/// One wasmtime engine with its linker and the components compiled for it.
+pub(crate) struct EngineSet {
+    pub engine: Engine,
+    pub linker: Linker<crate::actor::ActorStore>,
+    pub components: ComponentCache,
+}
+
+impl EngineSet {
+    fn new(config: &Config) -> wasmtime::Result<Self> {
+        let engine = Engine::new(config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::host::add_to_linker(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker,
+            components: ComponentCache::default(),
+        })
+    }
+
+    async fn load(&self, path: &Path) -> Result<Arc<crate::components::LoadedComponent>, String> {
+        self.components.load(&self.engine, &self.linker, path).await
+    }
 }
 
 impl Default for SystemConfig {
@@ -56,6 +165,9 @@ impl Default for SystemConfig {
             call_timeout: Duration::from_secs(30),
             log_sink: None,
             inherit_stdio: true,
+            allocator: Allocator::default(),
+            cache_dir: None,
+            timings: None,
         }
     }
 }
@@ -200,9 +312,10 @@ pub(crate) struct Registry {
 
 /// Shared state of the system; every actor's host functions hold an `Arc` of it.
 pub(crate) struct SystemInner {
-    pub engine: Engine,
-    pub linker: Linker<crate::actor::ActorStore>,
-    pub components: ComponentCache,
+    /// The engine every actor starts on.
+    primary: EngineSet,
+    /// On-demand engine used when the primary's instance pool is full (built on first need).
+    fallback: OnceLock<Result<EngineSet, String>>,
     pub config: SystemConfig,
     registry: Mutex<Registry>,
     root: Mutex<Option<ActorId>>,
@@ -226,6 +339,27 @@ fn unknown(id: &str) -> String {
 impl SystemInner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().expect("registry lock")
+    }
+
+    /// The on-demand engine used when the pool is full, built on first use.
+    fn fallback_engine(&self) -> Result<&EngineSet, String> {
+        let max_memory_bytes = match &self.config.allocator {
+            Allocator::Pooling {
+                max_memory_bytes, ..
+            }
+            | Allocator::OnDemand { max_memory_bytes } => *max_memory_bytes,
+        };
+        self.fallback
+            .get_or_init(|| {
+                let config = engine_config(
+                    &Allocator::OnDemand { max_memory_bytes },
+                    self.config.cache_dir.as_deref(),
+                )
+                .map_err(|e| e.to_string())?;
+                EngineSet::new(&config).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Records the latest state of an actor.
@@ -321,10 +455,7 @@ impl SystemInner {
     /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
     #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
     async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
-        let component = self
-            .components
-            .load(&self.engine, &self.linker, &plan.manifest.component)
-            .await?;
+        let component = self.primary.load(&plan.manifest.component).await?;
         let origin = plan.manifest.origin();
         if component.imports_supervisor && plan.grants.supervisor.is_none() {
             return Err(format!(
@@ -388,23 +519,22 @@ impl SystemInner {
         record(
             &chain,
             "lifecycle.start",
-            json!({
-                "name": plan.manifest.name,
-                "version": plan.manifest.version,
-                "manifest": origin,
-                "component_sha256": hex::encode(component.hash),
-                "parent": plan.parent,
-                "mode": plan.start.mode.name(),
-                "restart": plan.restart,
-                "state": PayloadSummary::of_opt(state.as_deref()),
-            }),
+            EventData::new()
+                .str("name", &plan.manifest.name)
+                .str("version", &plan.manifest.version)
+                .str("manifest", &origin)
+                .str("component_sha256", &component.hash_hex)
+                .opt_str("parent", plan.parent.as_deref())
+                .str("mode", plan.start.mode.name())
+                .bool("restart", plan.restart)
+                .summary("state", state.as_deref()),
             format!(
                 "starting {} ({})",
                 plan.manifest.name,
                 plan.start.mode.name()
             ),
         );
-        let ctx = ActorCtx {
+        let ctx = || ActorCtx {
             system: self.clone(),
             id: plan.id.clone(),
             name: plan.manifest.name.clone(),
@@ -413,11 +543,26 @@ impl SystemInner {
             manifest: plan.manifest.clone(),
             call_path: plan.path.clone(),
             shutdown: None,
-            deadline: None,
+            deadline: Default::default(),
         };
-        let mut running = match Running::instantiate(ctx, component).await {
+        let mut running = match Running::instantiate(ctx(), component).await {
             Ok(r) => r,
-            Err(f) => return Err(self.fail_start(&plan, f).await),
+            Err((_, true)) => {
+                // The pool is full: this instance comes from the on-demand engine instead.
+                let fallback = match self.fallback_engine() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return Err(format!("instance pool full and no fallback engine: {e}"));
+                    }
+                };
+                tracing::debug!(id = %plan.id, "instance pool full; using the on-demand engine");
+                let component = fallback.load(&plan.manifest.component).await?;
+                match Running::instantiate(ctx(), component).await {
+                    Ok(r) => r,
+                    Err((f, _)) => return Err(self.fail_start(&plan, f).await),
+                }
+            }
+            Err((f, false)) => return Err(self.fail_start(&plan, f).await),
         };
         if let Err(f) = running.init(state).await {
             drop(running);
@@ -427,7 +572,7 @@ impl SystemInner {
         record(
             &chain,
             "lifecycle.running",
-            json!({}),
+            EventData::new(),
             "init succeeded; running".into(),
         );
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -471,7 +616,10 @@ impl SystemInner {
             record(
                 chain,
                 "lifecycle.failed",
-                json!({ "stage": "init", "error_type": error_type_name(f.kind), "error": f.message }),
+                EventData::new()
+                    .str("stage", "init")
+                    .str("error_type", error_type_name(f.kind))
+                    .str("error", &f.message),
                 "failed to start".into(),
             );
         }
@@ -543,7 +691,7 @@ impl SystemInner {
         record(
             &chain,
             "lifecycle.stopping",
-            json!({ "reason": reason.name() }),
+            EventData::new().str("reason", reason.name()),
             format!("stopping ({})", reason.name()),
         );
         if let Some(tx) = stop_tx {
@@ -557,7 +705,7 @@ impl SystemInner {
                 record(
                     &chain,
                     "lifecycle.killed",
-                    json!({ "after_ms": timeout.as_millis() as u64 }),
+                    EventData::new().u64("after_ms", timeout.as_millis() as u64),
                     "in-flight call did not finish within the shutdown timeout; killed".into(),
                 );
             }
@@ -590,7 +738,7 @@ impl SystemInner {
                 record(
                     &chain,
                     "lifecycle.stopping-children",
-                    json!({ "children": order }),
+                    EventData::new().strs("children", order.iter().map(|s| s.as_str())),
                     format!("stopping {} children, newest first", order.len()),
                 );
             }
@@ -612,7 +760,7 @@ impl SystemInner {
                 record(
                     &chain,
                     "lifecycle.stopped",
-                    json!({ "reason": reason }),
+                    EventData::new().str("reason", reason),
                     format!("stopped ({reason})"),
                 );
                 (ActorStatus::Stopped, RootOutcome::Stopped)
@@ -621,7 +769,9 @@ impl SystemInner {
                 record(
                     &chain,
                     "lifecycle.stopped",
-                    json!({ "reason": "shutdown", "data": PayloadSummary::of_opt(data.as_deref()) }),
+                    EventData::new()
+                        .str("reason", "shutdown")
+                        .summary("data", data.as_deref()),
                     "stopped (runtime.shutdown)".into(),
                 );
                 (ActorStatus::Stopped, RootOutcome::Shutdown(data.clone()))
@@ -630,7 +780,9 @@ impl SystemInner {
                 record(
                     &chain,
                     "lifecycle.failed",
-                    json!({ "error_type": error_type_name(f.kind), "error": f.message }),
+                    EventData::new()
+                        .str("error_type", error_type_name(f.kind))
+                        .str("error", &f.message),
                     "failed".into(),
                 );
                 (ActorStatus::Failed, RootOutcome::Failed(f.message.clone()))
@@ -684,7 +836,7 @@ impl SystemInner {
         record(
             &chain,
             "lifecycle.stopping",
-            json!({ "reason": reason }),
+            EventData::new().str("reason", reason),
             format!("stopping ({reason})"),
         );
         let note = match &terminal {
@@ -695,6 +847,7 @@ impl SystemInner {
             Terminal::Failed(f) => Notification::Error {
                 id: id.to_string(),
                 error: f.to_wit(),
+                at: f.at,
             },
             Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
         };
@@ -787,7 +940,7 @@ impl SystemInner {
         record(
             &chain,
             "lifecycle.restart",
-            json!({ "requested_by": caller.id }),
+            EventData::new().str("requested_by", &caller.id),
             "restarting with the original start arguments".into(),
         );
         self.start(StartPlan {
@@ -906,37 +1059,33 @@ impl ActorSystem {
     }
 
     fn build(config: SystemConfig) -> wasmtime::Result<Self> {
-        let mut wc = Config::new();
-        wc.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&wc)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::host::add_to_linker(&mut linker)?;
+        let wc = engine_config(&config.allocator, config.cache_dir.as_deref())?;
+        let inner = Arc::new(SystemInner {
+            primary: EngineSet::new(&wc)?,
+            fallback: OnceLock::new(),
+            config,
+            registry: Mutex::new(Registry::default()),
+            root: Mutex::new(None),
+            root_outcome: watch::channel(None).0,
+        });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
-            let engine = engine.clone();
+            let weak = Arc::downgrade(&inner);
             let stop = ticker_stop.clone();
             std::thread::Builder::new()
                 .name("epoch-ticker".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
+                        let Some(sys) = weak.upgrade() else { break };
+                        sys.primary.engine.increment_epoch();
+                        if let Some(Ok(f)) = sys.fallback.get() {
+                            f.engine.increment_epoch();
+                        }
                     }
                 })?;
         }
-        Ok(Self {
-            inner: Arc::new(SystemInner {
-                engine,
-                linker,
-                components: ComponentCache::default(),
-                config,
-                registry: Mutex::new(Registry::default()),
-                root: Mutex::new(None),
-                root_outcome: watch::channel(None).0,
-            }),
-            ticker_stop,
-        })
+        Ok(Self { inner, ticker_stop })
     }
 
     /// Starts a root actor from a manifest file; returns its id after its `init` succeeded.

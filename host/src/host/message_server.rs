@@ -3,13 +3,14 @@
 
 use crate::actor::{ActorCtx, ActorStore};
 use crate::bindings::theater::simple::message_server_host::Host;
-use crate::chain::PayloadSummary;
-use serde_json::json;
+use crate::chain::EventData;
+use crate::metrics::Op;
+use std::time::Instant;
 
 fn not_yet(ctx: &ActorCtx, function: &str) -> Result<(), String> {
     ctx.record(
         "message.unsupported",
-        json!({ "function": function }),
+        EventData::new().str("function", function),
         format!("{function} is not supported yet"),
     );
     Err(format!(
@@ -34,15 +35,17 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         ctx.record(
             "message.send",
-            json!({ "to": actor_id, "message": PayloadSummary::of(&msg) }),
+            EventData::new()
+                .str("to", &actor_id)
+                .summary("message", Some(&msg)),
             format!("send to {actor_id}"),
         );
         let r = granted(ctx).and_then(|()| ctx.system.send(&actor_id, msg));
         ctx.record(
             "message.send.result",
             match &r {
-                Ok(()) => json!({ "ok": true }),
-                Err(e) => json!({ "err": e }),
+                Ok(()) => EventData::new().bool("ok", true),
+                Err(e) => EventData::new().str("err", e),
             },
             "send result".into(),
         );
@@ -57,9 +60,12 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         ctx.record(
             "message.request",
-            json!({ "to": actor_id, "message": PayloadSummary::of(&msg) }),
+            EventData::new()
+                .str("to", &actor_id)
+                .summary("message", Some(&msg)),
             format!("request to {actor_id}"),
         );
+        let t0 = Instant::now();
         let r = match granted(ctx) {
             Ok(()) => {
                 ctx.system
@@ -68,11 +74,12 @@ impl Host for ActorStore {
             }
             Err(e) => Err(e),
         };
+        ctx.waited(Op::Request, t0);
         ctx.record(
             "message.request.result",
             match &r {
-                Ok(b) => json!({ "ok": PayloadSummary::of(b) }),
-                Err(e) => json!({ "err": e }),
+                Ok(b) => EventData::new().summary("ok", Some(b)),
+                Err(e) => EventData::new().str("err", e),
             },
             "request result".into(),
         );

@@ -3,15 +3,18 @@
 use crate::actor::ActorStore;
 use crate::bindings::theater::simple::runtime::Host;
 use crate::bindings::theater::simple::types::{Chain, Event, MetaEvent};
-use crate::chain::{PayloadSummary, short_hash};
+use crate::chain::{EventData, short_hash};
 use crate::system::LogLine;
-use serde_json::json;
 
 impl Host for ActorStore {
     async fn log(&mut self, msg: String) -> wasmtime::Result<()> {
         let ctx = &self.ctx;
         tracing::info!(actor = %ctx.name, id = %ctx.id, "{msg}");
-        ctx.record("runtime.log", json!({ "message": msg }), "log".into());
+        ctx.record(
+            "runtime.log",
+            EventData::new().str("message", &msg),
+            "log".into(),
+        );
         if let Some(sink) = &ctx.system.config.log_sink {
             sink(&LogLine {
                 actor_id: ctx.id.clone(),
@@ -41,7 +44,7 @@ impl Host for ActorStore {
         };
         ctx.record(
             "runtime.get-chain",
-            json!({ "events": events.len() }),
+            EventData::new().u64("events", events.len() as u64),
             format!("read own chain ({} events)", events.len()),
         );
         Ok(Chain { events })
@@ -51,7 +54,7 @@ impl Host for ActorStore {
         let ctx = &mut self.ctx;
         ctx.record(
             "runtime.shutdown",
-            json!({ "data": PayloadSummary::of_opt(data.as_deref()) }),
+            EventData::new().summary("data", data.as_deref()),
             "shutdown requested; the actor stops when the current call returns".into(),
         );
         ctx.shutdown = Some(data);

@@ -3,28 +3,29 @@
 use crate::actor::{ActorCtx, ActorStore};
 use crate::bindings::WitChainEvent;
 use crate::bindings::theater::simple::supervisor::Host;
-use crate::chain::PayloadSummary;
+use crate::chain::EventData;
+use crate::metrics::Op;
 use crate::system::StartMode;
-use serde_json::{Value, json};
+use std::time::Instant;
 
 /// Records an operation's result event and passes the result through.
 fn result<T>(
     ctx: &ActorCtx,
     op: &str,
     r: Result<T, String>,
-    ok: impl FnOnce(&T) -> Value,
+    ok: impl FnOnce(&T) -> EventData,
 ) -> Result<T, String> {
     match &r {
         Ok(v) => ctx.record(
             &format!("supervisor.{op}.result"),
-            json!({ "ok": ok(v) }),
+            EventData::new().raw("ok", &ok(v).finish()),
             format!("{op} succeeded"),
         ),
         Err(e) => {
             tracing::debug!(actor = %ctx.id, op, error = %e, "supervisor operation refused");
             ctx.record(
                 &format!("supervisor.{op}.result"),
-                json!({ "err": e }),
+                EventData::new().str("err", e),
                 format!("{op} failed"),
             )
         }
@@ -58,9 +59,12 @@ impl ActorStore {
         };
         ctx.record(
             &format!("supervisor.{op}"),
-            json!({ "manifest": shown, "bytes": PayloadSummary::of_opt(bytes.as_deref()) }),
+            EventData::new()
+                .str("manifest", shown)
+                .summary("bytes", bytes.as_deref()),
             format!("{op} {shown}"),
         );
+        let t0 = Instant::now();
         let r = match granted(ctx) {
             Ok(()) => {
                 ctx.system
@@ -70,7 +74,15 @@ impl ActorStore {
             }
             Err(e) => Err(e),
         };
-        result(ctx, op, r, |id| json!({ "child": id }))
+        ctx.waited(
+            if mode == StartMode::Resume {
+                Op::Resume
+            } else {
+                Op::Spawn
+            },
+            t0,
+        );
+        result(ctx, op, r, |id| EventData::new().str("child", id))
     }
 }
 
@@ -100,7 +112,7 @@ impl Host for ActorStore {
         let ids = ctx.system.list_children(&ctx.id);
         ctx.record(
             "supervisor.list-children",
-            json!({ "children": ids }),
+            EventData::new().strs("children", ids.iter().map(String::as_str)),
             format!("{} live children", ids.len()),
         );
         Ok(ids)
@@ -110,28 +122,32 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         ctx.record(
             "supervisor.stop-child",
-            json!({ "child": child_id }),
+            EventData::new().str("child", &child_id),
             "stop-child".into(),
         );
+        let t0 = Instant::now();
         let r = match granted(ctx) {
             Ok(()) => ctx.system.clone().stop_child(&ctx.id, &child_id).await,
             Err(e) => Err(e),
         };
-        Ok(result(ctx, "stop-child", r, |_| json!(true)))
+        ctx.waited(Op::StopChild, t0);
+        Ok(result(ctx, "stop-child", r, |_| EventData::new()))
     }
 
     async fn restart_child(&mut self, child_id: String) -> wasmtime::Result<Result<(), String>> {
         let ctx = &self.ctx;
         ctx.record(
             "supervisor.restart-child",
-            json!({ "child": child_id }),
+            EventData::new().str("child", &child_id),
             "restart-child".into(),
         );
+        let t0 = Instant::now();
         let r = match granted(ctx) {
             Ok(()) => ctx.system.clone().restart_child(ctx, &child_id).await,
             Err(e) => Err(e),
         };
-        Ok(result(ctx, "restart-child", r, |_| json!(true)))
+        ctx.waited(Op::RestartChild, t0);
+        Ok(result(ctx, "restart-child", r, |_| EventData::new()))
     }
 
     async fn get_child_state(
@@ -141,16 +157,13 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         ctx.record(
             "supervisor.get-child-state",
-            json!({ "child": child_id }),
+            EventData::new().str("child", &child_id),
             "get-child-state".into(),
         );
         let r = granted(ctx).and_then(|()| ctx.system.child_state(&ctx.id, &child_id));
-        Ok(result(
-            ctx,
-            "get-child-state",
-            r,
-            |s| json!({ "state": PayloadSummary::of_opt(s.as_deref()) }),
-        ))
+        Ok(result(ctx, "get-child-state", r, |s| {
+            EventData::new().summary("state", s.as_deref())
+        }))
     }
 
     async fn get_child_events(
@@ -160,16 +173,15 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         ctx.record(
             "supervisor.get-child-events",
-            json!({ "child": child_id }),
+            EventData::new().str("child", &child_id),
             "get-child-events".into(),
         );
+        let t0 = Instant::now();
         let r = granted(ctx).and_then(|()| ctx.system.child_events(&ctx.id, &child_id));
-        let r = result(
-            ctx,
-            "get-child-events",
-            r,
-            |ev| json!({ "events": ev.len() }),
-        );
+        ctx.waited(Op::GetChildEvents, t0);
+        let r = result(ctx, "get-child-events", r, |ev| {
+            EventData::new().u64("events", ev.len() as u64)
+        });
         Ok(r.map(|events| {
             events
                 .into_iter()

@@ -4,7 +4,7 @@
 use crate::actor::ActorStore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
@@ -33,10 +33,33 @@ pub(crate) struct LoadedComponent {
     pub imports_message_server: bool,
 }
 
-/// Components by content hash; a second spawn of the same bytes never compiles again.
+/// Components by content hash; a second spawn of the same bytes never compiles again. A file
+/// whose length, modification time and inode are unchanged is not even read again.
 #[derive(Default)]
 pub(crate) struct ComponentCache {
     by_hash: Mutex<HashMap<[u8; 32], Arc<LoadedComponent>>>,
+    by_path: Mutex<HashMap<PathBuf, (FileStamp, Arc<LoadedComponent>)>>,
+}
+
+/// What identifies a file's version without reading it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (following symlinks), if it can be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: m.ino(),
+        })
+    }
 }
 
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
@@ -46,6 +69,29 @@ impl ComponentCache {
     /// Loads the component at `path`, compiling and linking it only if these bytes were never
     /// seen before. Errors are messages for people.
     pub async fn load(
+        &self,
+        engine: &Engine,
+        linker: &Linker<ActorStore>,
+        path: &Path,
+    ) -> Result<Arc<LoadedComponent>, String> {
+        let stamp = FileStamp::of(path);
+        if let Some(stamp) = stamp
+            && let Some((s, hit)) = self.by_path.lock().expect("cache lock").get(path)
+            && *s == stamp
+        {
+            return Ok(hit.clone());
+        }
+        let loaded = self.load_bytes(engine, linker, path).await?;
+        if let Some(stamp) = stamp {
+            self.by_path
+                .lock()
+                .expect("cache lock")
+                .insert(path.to_path_buf(), (stamp, loaded.clone()));
+        }
+        Ok(loaded)
+    }
+
+    async fn load_bytes(
         &self,
         engine: &Engine,
         linker: &Linker<ActorStore>,

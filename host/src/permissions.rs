@@ -3,7 +3,9 @@
 
 use crate::manifest::{DEFAULT_MAX_CHILDREN, Manifest};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The manifests one actor's own `allowed_manifests` lets it start: globs relative to `base`.
 #[derive(Debug, Clone)]
@@ -13,7 +15,27 @@ pub struct AllowedSet {
     globs: GlobSet,
 }
 
+/// Allowed sets by (directory, globs): building a glob set compiles regexes, far too slow to
+/// repeat on every spawn.
+type SetCache = Mutex<HashMap<(PathBuf, Option<Vec<String>>), Arc<AllowedSet>>>;
+
 impl AllowedSet {
+    /// Like [`AllowedSet::new`], shared process-wide for equal arguments.
+    pub fn cached(base: &Path, patterns: Option<&[String]>) -> Result<Arc<Self>, String> {
+        static CACHE: OnceLock<SetCache> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let key = (base.to_path_buf(), patterns.map(<[String]>::to_vec));
+        if let Some(hit) = cache.lock().expect("allowed-set cache").get(&key) {
+            return Ok(hit.clone());
+        }
+        let set = Arc::new(Self::new(base, patterns)?);
+        cache
+            .lock()
+            .expect("allowed-set cache")
+            .insert(key, set.clone());
+        Ok(set)
+    }
+
     /// Builds the set for a manifest in `base` with the given globs (default: the whole tree).
     pub fn new(base: &Path, patterns: Option<&[String]>) -> Result<Self, String> {
         let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
@@ -72,7 +94,7 @@ pub struct SupervisorGrant {
     pub max_children: u32,
     /// The actor's own allowed set and those of every ancestor: a manifest must be allowed by
     /// all of them.
-    pub allowed: Vec<AllowedSet>,
+    pub allowed: Vec<Arc<AllowedSet>>,
 }
 
 impl Grants {
@@ -114,7 +136,7 @@ impl Grants {
                 };
                 let mut allowed = parent_sup.map(|p| p.allowed.clone()).unwrap_or_default();
                 allowed.push(
-                    AllowedSet::new(&m.dir, globs)
+                    AllowedSet::cached(&m.dir, globs)
                         .map_err(|e| format!("invalid manifest {}: {e}", m.origin()))?,
                 );
                 Some(SupervisorGrant {

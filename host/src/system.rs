@@ -7,7 +7,7 @@ use crate::actor::{
     Running, error_type_name, record,
 };
 use crate::chain::{Chain, ChainEvent, EventData};
-use crate::components::ComponentCache;
+use crate::components::{ComponentCache, FileStamp};
 use crate::manifest::Manifest;
 use crate::metrics::OpTimings;
 use crate::permissions::Grants;
@@ -70,7 +70,8 @@ pub enum Allocator {
         max_instances: u32,
         /// Largest linear memory an instance may grow to (also the slot reservation).
         max_memory_bytes: usize,
-        /// Concurrent calls in flight (each needs an async stack from the pool).
+        /// Extra async stacks beyond one per instance (a live store keeps the stack of its last
+        /// call for reuse, so the pool holds `max_instances + max_concurrent_calls` stacks).
         max_concurrent_calls: u32,
     },
     /// wasmtime's on-demand allocator: mmap per instance; memories reserve `max_memory_bytes`.
@@ -108,7 +109,7 @@ pub fn engine_config(allocator: &Allocator, cache_dir: Option<&Path>) -> wasmtim
                 .total_core_instances(n.saturating_mul(4))
                 .total_memories(n)
                 .total_tables(n.saturating_mul(2))
-                .total_stacks(*max_concurrent_calls)
+                .total_stacks(n.saturating_add(*max_concurrent_calls))
                 .max_memory_size(*max_memory_bytes)
                 .max_memories_per_component(2)
                 .max_tables_per_component(4)
@@ -318,6 +319,8 @@ pub(crate) struct SystemInner {
     fallback: OnceLock<Result<EngineSet, String>>,
     pub config: SystemConfig,
     registry: Mutex<Registry>,
+    /// Parsed manifest files by canonical path, reused while the file is unchanged.
+    manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<Manifest>)>>,
     root: Mutex<Option<ActorId>>,
     root_outcome: watch::Sender<Option<RootOutcome>>,
 }
@@ -384,7 +387,7 @@ impl SystemInner {
     }
 
     /// Resolves a manifest argument of `spawn`/`resume` for `caller` and checks it is allowed.
-    fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Manifest, String> {
+    fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Arc<Manifest>, String> {
         let sup = caller.grants.supervisor.as_ref().ok_or_else(|| {
             "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
         })?;
@@ -399,7 +402,7 @@ impl SystemInner {
                 )
             })?;
             sup.check_manifest(&comp, &format!("inline manifest `{}`", manifest.name))?;
-            return Ok(manifest);
+            return Ok(Arc::new(manifest));
         }
         if m.trim().is_empty() {
             return Err("manifest not found: the manifest argument is empty".into());
@@ -409,7 +412,26 @@ impl SystemInner {
             .canonicalize()
             .map_err(|e| format!("manifest not found: {} ({e})", path.display()))?;
         sup.check_manifest(&canonical, m)?;
-        Manifest::from_file(&canonical).map_err(|e| e.to_string())
+        // Parsed manifests are reused while the file is unchanged.
+        let stamp = FileStamp::of(&canonical);
+        if let Some(stamp) = stamp
+            && let Some((s, hit)) = self
+                .manifests
+                .lock()
+                .expect("manifest cache")
+                .get(&canonical)
+            && *s == stamp
+        {
+            return Ok(hit.clone());
+        }
+        let manifest = Arc::new(Manifest::from_file(&canonical).map_err(|e| e.to_string())?);
+        if let Some(stamp) = stamp {
+            self.manifests
+                .lock()
+                .expect("manifest cache")
+                .insert(canonical, (stamp, manifest.clone()));
+        }
+        Ok(manifest)
     }
 
     /// `spawn` and `resume`: start a new child of `caller`.
@@ -441,7 +463,7 @@ impl SystemInner {
         self.start(StartPlan {
             id: id.clone(),
             parent: Some(caller.id.clone()),
-            manifest: Arc::new(manifest),
+            manifest,
             grants: Arc::new(grants),
             start: StartArgs { mode, bytes },
             path: caller.call_path.clone(),
@@ -1065,6 +1087,7 @@ impl ActorSystem {
             fallback: OnceLock::new(),
             config,
             registry: Mutex::new(Registry::default()),
+            manifests: Mutex::new(HashMap::new()),
             root: Mutex::new(None),
             root_outcome: watch::channel(None).0,
         });

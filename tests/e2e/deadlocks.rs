@@ -93,6 +93,11 @@ async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() 
     let h = Harness::start_with(config, "").await;
     let looper = h.spawn("looper.toml", None).await;
     h.cmd(&["send", &looper, "loop"]).await;
+    // Stop it only once it is inside the looping call.
+    wait_until("the looper to be in its call", || {
+        event_types(&h.system, &looper).iter().filter(|t| *t == "call.start").count() == 2
+    })
+    .await;
     assert_eq!(h.cmd(&["stop", &looper]).await, "ok");
     let types = event_types(&h.system, &looper);
     assert!(types.contains(&"lifecycle.killed".to_string()), "{types:?}");

@@ -28,6 +28,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
+# target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.
+bench: guests
+    cargo build --release -p theater-bench
+    ./target/release/theater-bench
+
 # Run the demo supervision tree (spawn, crash, restart, resume, event chain).
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json

@@ -92,6 +92,22 @@ fn rss_kib() -> u64 {
     pages * 4
 }
 
+/// Every live instance costs a few memory mappings (its pooled stack with a guard page, its
+/// linear memory slot), so 100,000 instances need more than Linux's default 65,530
+/// (`vm.max_map_count`). Raise it when allowed (root), else say what limits the run.
+fn ensure_map_count(want: u64) -> Result<()> {
+    let path = "/proc/sys/vm/max_map_count";
+    let now: u64 = std::fs::read_to_string(path)?.trim().parse()?;
+    if now >= want {
+        return Ok(());
+    }
+    std::fs::write(path, want.to_string()).with_context(|| {
+        format!("vm.max_map_count is {now}; 100,000 instances need about {want} (run `sysctl -w vm.max_map_count={want}` as root)")
+    })?;
+    progress(&format!("raised vm.max_map_count from {now} to {want}"));
+    Ok(())
+}
+
 struct Fixture {
     dir: PathBuf,
 }
@@ -277,9 +293,9 @@ impl Raw {
         let instance = self.pre.instantiate_async(&mut store).await?;
         let mut ns = Vec::with_capacity(n);
         let mut state = None;
+        let f: RequestFn = instance.get_typed_func(&mut store, self.request)?;
         for _ in 0..n {
             let t0 = Instant::now();
-            let f: RequestFn = instance.get_typed_func(&mut store, self.request)?;
             let (r,) = f
                 .call_async(&mut store, (state.take(), ("req".into(), b"ping".to_vec())))
                 .await?;
@@ -322,6 +338,7 @@ async fn scale_run(fx: &Fixture, n: u32, figs: &mut Vec<Figure>) -> Result<f64> 
     let t1 = Instant::now();
     b.cmd("stop-all").await?;
     let stop_all = t1.elapsed();
+    b.system.shutdown().await;
     let p = p50(&per_spawn);
     figs.push(per_spawn);
     figs.push(scalar(
@@ -356,12 +373,19 @@ async fn main() -> Result<()> {
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     let mut figs: Vec<Figure> = Vec::new();
     let n_spawn = q(1000, 50);
+    let map_count_ok = match ensure_map_count(1 << 20) {
+        Ok(()) => true,
+        Err(e) => {
+            progress(&format!("warning: {e:#}"));
+            false
+        }
+    };
 
     // --- spawn vs raw instantiate + init -------------------------------------------------
     progress(&format!(
         "raw baseline: InstancePre::instantiate_async + init, {n_spawn} instances"
     ));
-    let raw = Raw::new(&root.join("target/actors/minimal.wasm"), &pooled(20_000)).map_err(wt)?;
+    let raw = Raw::new(&root.join("target/actors/minimal.wasm"), &pooled(2_000)).map_err(wt)?;
     raw.spawn_n(50).await.map_err(wt)?; // warm-up
     let raw_spawn = latency(
         "raw wasmtime instantiate + init",
@@ -371,7 +395,7 @@ async fn main() -> Result<()> {
     progress(&format!(
         "spawn: a parent spawns {n_spawn} minimal children"
     ));
-    let b = Bench::start(&fx, pooled(20_000), None).await?;
+    let b = Bench::start(&fx, pooled(2_000), None).await?;
     b.cmd("spawn-n 50 minimal.toml").await?; // warm-up (compiles once)
     b.cmd("stop-all").await?;
     b.timings.take(Op::Spawn);
@@ -548,7 +572,11 @@ async fn main() -> Result<()> {
         Some("≤ 1.5×"),
     ));
     if !args.skip_100k && !args.quick {
-        scale_run(&fx, 100_000, &mut figs).await?;
+        if map_count_ok {
+            scale_run(&fx, 100_000, &mut figs).await?;
+        } else {
+            progress("skipping 100,000 children: vm.max_map_count is too low (see above)");
+        }
     }
     progress("scale: 10,000 children as a three-level tree (10 parents × 1,000)");
     {

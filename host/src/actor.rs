@@ -8,12 +8,14 @@ use crate::manifest::Manifest;
 use crate::metrics::Op;
 use crate::permissions::Grants;
 use crate::system::SystemInner;
+use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable,
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
 };
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -179,6 +181,8 @@ pub(crate) struct Running {
     pub instance: Instance,
     pub component: Arc<LoadedComponent>,
     pub state: Option<Vec<u8>>,
+    /// Typed export functions already type-checked, by export name.
+    typed: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
 }
 
 impl Running {
@@ -227,6 +231,7 @@ impl Running {
             instance,
             component,
             state: None,
+            typed: HashMap::new(),
         })
     }
 
@@ -254,7 +259,7 @@ impl Running {
     /// outcome, and keeps the returned state.
     pub async fn call<P, R>(
         &mut self,
-        function: &str,
+        function: &'static str,
         idx: ComponentExportIndex,
         state: Option<Vec<u8>>,
         params: P,
@@ -282,7 +287,7 @@ impl Running {
             ctx.call_path = Arc::new(p);
             ctx.deadline.set(Some(Instant::now() + timeout));
         }
-        let outcome = self.invoke::<P, R>(idx, state, params).await;
+        let outcome = self.invoke::<P, R>(function, idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
         ctx.deadline.set(None);
         match outcome {
@@ -346,6 +351,7 @@ impl Running {
 
     async fn invoke<P, R>(
         &mut self,
+        function: &'static str,
         idx: ComponentExportIndex,
         state: Option<Vec<u8>>,
         params: P,
@@ -355,9 +361,21 @@ impl Running {
         R: StateResult,
         (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
     {
-        let func = self
-            .instance
-            .get_typed_func::<(Option<Vec<u8>>, P), (Result<R, String>,)>(&mut self.store, idx)?;
+        type F<P, R> = TypedFunc<(Option<Vec<u8>>, P), (Result<R, String>,)>;
+        // Type-checking an export on every call is measurable on the request path: keep each
+        // typed function once it has been checked.
+        let func = match self
+            .typed
+            .get(function)
+            .and_then(|f| f.downcast_ref::<F<P, R>>())
+        {
+            Some(f) => *f,
+            None => {
+                let f: F<P, R> = self.instance.get_typed_func(&mut self.store, idx)?;
+                self.typed.insert(function, Box::new(f));
+                f
+            }
+        };
         let (result,) = func.call_async(&mut self.store, (state, params)).await?;
         Ok(result)
     }
@@ -365,7 +383,8 @@ impl Running {
     /// Handles one mailbox message. Returns how the actor goes on.
     pub async fn handle(&mut self, envelope: Envelope) -> Result<(), Failure> {
         let exports = self.component.exports.clone();
-        let state = self.state.clone();
+        // The state moves into the call; the registry keeps the last good copy if it fails.
+        let state = self.state.take();
         match envelope {
             Envelope::Send { msg } => {
                 let idx = exports.handle_send.expect("checked before delivery");
@@ -382,7 +401,7 @@ impl Running {
             }
             Envelope::Request { msg, path, reply } => {
                 let idx = exports.handle_request.expect("checked before delivery");
-                let request_id = uuid::Uuid::new_v4().to_string();
+                let request_id = next_request_id();
                 let summary = EventData::new()
                     .str("request_id", &request_id)
                     .summary("message", Some(&msg));
@@ -486,21 +505,21 @@ impl Running {
         mut self,
         mut mailbox: mpsc::UnboundedReceiver<Envelope>,
         mut stop: oneshot::Receiver<()>,
-    ) -> (Exit, Option<Vec<u8>>) {
+    ) -> Exit {
         loop {
             let envelope = tokio::select! {
                 biased;
-                _ = &mut stop => return (Exit::StopRequested, self.state),
+                _ = &mut stop => return Exit::StopRequested,
                 e = mailbox.recv() => match e {
                     Some(e) => e,
-                    None => return (Exit::StopRequested, self.state),
+                    None => return Exit::StopRequested,
                 },
             };
             if let Err(f) = self.handle(envelope).await {
-                return (Exit::Failed(f), self.state);
+                return Exit::Failed(f);
             }
             if let Some(data) = self.store.data_mut().ctx.shutdown.take() {
-                return (Exit::Shutdown(data), self.state);
+                return Exit::Shutdown(data);
             }
         }
     }
@@ -550,6 +569,12 @@ impl Deadline {
         let n = at.map_or(0, |t| t.duration_since(origin()).as_nanos().max(1) as u64);
         self.0.store(n, Ordering::Relaxed);
     }
+}
+
+/// A process-unique request id (`req-N`): cheaper than a random UUID on the request path.
+fn next_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Kebab-case name of a WIT error type, as in the WIT.

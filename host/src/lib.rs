@@ -25,6 +25,7 @@
 mod actor;
 mod bindings;
 pub mod chain;
+mod children;
 pub mod commands;
 mod components;
 pub mod events_file;

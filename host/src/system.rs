@@ -7,6 +7,7 @@ use crate::actor::{
     Running, error_type_name, record,
 };
 use crate::chain::{Chain, ChainEvent, EventData};
+use crate::children::ChildList;
 use crate::components::{ComponentCache, FileStamp};
 use crate::manifest::Manifest;
 use crate::metrics::OpTimings;
@@ -84,7 +85,7 @@ pub enum Allocator {
 impl Default for Allocator {
     fn default() -> Self {
         Self::Pooling {
-            max_instances: 10_000,
+            max_instances: 1_000,
             max_memory_bytes: 64 << 20,
             max_concurrent_calls: 1_000,
         }
@@ -281,7 +282,7 @@ enum Terminal {
 pub(crate) struct ActorRecord {
     name: String,
     parent: Option<ActorId>,
-    children: Vec<ActorId>,
+    children: ChildList,
     status: ActorStatus,
     status_tx: watch::Sender<ActorStatus>,
     manifest: Arc<Manifest>,
@@ -518,7 +519,7 @@ impl SystemInner {
                     ActorRecord {
                         name: plan.manifest.name.clone(),
                         parent: plan.parent.clone(),
-                        children: Vec::new(),
+                        children: ChildList::default(),
                         status: ActorStatus::Starting,
                         status_tx: watch::channel(ActorStatus::Starting).0,
                         manifest: plan.manifest.clone(),
@@ -603,11 +604,11 @@ impl SystemInner {
         let mut reg = self.lock();
         // Spawned under the registry lock so the task cannot finish before it is registered.
         let join = tokio::spawn(async move {
-            let (exit, state) = match shutdown_in_init {
-                Some(data) => (Exit::Shutdown(data), running.state.clone()),
+            // Every successful call already published the state: the registry holds the last one.
+            let exit = match shutdown_in_init {
+                Some(data) => Exit::Shutdown(data),
                 None => running.run(rx, stop_rx).await,
             };
-            sys.set_state(&id, state);
             sys.finish_self(&id, exit).await;
         });
         let rec = reg.actors.get_mut(&plan.id).expect("registered above");
@@ -616,9 +617,8 @@ impl SystemInner {
         rec.set_status(ActorStatus::Running);
         if let Some(parent) = &plan.parent
             && let Some(p) = reg.actors.get_mut(parent)
-            && !p.children.contains(&plan.id)
         {
-            p.children.push(plan.id.clone());
+            p.children.push(&plan.id);
         }
         if plan.parent.is_none() {
             self.root
@@ -650,7 +650,7 @@ impl SystemInner {
             .lock()
             .actors
             .get(&plan.id)
-            .map(|r| r.children.clone())
+            .map(|r| r.children.ids())
             .unwrap_or_default();
         for c in children.iter().rev() {
             let _ = Box::pin(self.stop_actor(c, StopReason::ParentStopping)).await;
@@ -665,7 +665,7 @@ impl SystemInner {
             if let Some(parent) = &plan.parent
                 && let Some(p) = reg.actors.get_mut(parent)
             {
-                p.children.retain(|c| c != &plan.id);
+                p.children.remove(&plan.id);
             }
         } else {
             reg.actors.remove(&plan.id);
@@ -752,7 +752,7 @@ impl SystemInner {
             .lock()
             .actors
             .get(id)
-            .map(|r| r.children.clone())
+            .map(|r| r.children.ids())
             .unwrap_or_default();
         if !children.is_empty() {
             let order: Vec<&String> = children.iter().rev().collect();
@@ -818,7 +818,7 @@ impl SystemInner {
                 rec.set_status(status);
             }
             if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
-                p.children.retain(|c| c != id);
+                p.children.remove(id);
             }
         }
         if parent.is_none()
@@ -897,7 +897,7 @@ impl SystemInner {
         self.lock()
             .actors
             .get(caller)
-            .map(|r| r.children.clone())
+            .map(|r| r.children.ids())
             .unwrap_or_default()
     }
 
@@ -1193,7 +1193,7 @@ impl ActorSystem {
                     name: r.name.clone(),
                     parent: r.parent.clone(),
                     status: r.status,
-                    children: r.children.clone(),
+                    children: r.children.ids(),
                     restarts: r.restarts,
                 })
             })
@@ -1251,7 +1251,17 @@ impl ActorSystem {
 }
 
 impl Drop for ActorSystem {
+    /// Dropping the system kills every actor still running (their tasks are aborted and their
+    /// stores freed); call [`ActorSystem::shutdown`] first for a graceful stop.
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+        let mut reg = self.inner.lock();
+        for rec in reg.actors.values_mut() {
+            rec.mailbox = None;
+            rec.stop_tx = None;
+            if let Some(join) = rec.join.take() {
+                join.abort();
+            }
+        }
     }
 }

@@ -48,7 +48,6 @@ async fn every_operation_callback_and_lifecycle_step_leaves_an_event() {
         "message.send",
         "message.send.result",
         "message.request",
-        "message.request.result",
         "runtime.log",
         "runtime.get-chain",
     ] {

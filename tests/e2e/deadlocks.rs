@@ -95,7 +95,11 @@ async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() 
     h.cmd(&["send", &looper, "loop"]).await;
     // Stop it only once it is inside the looping call.
     wait_until("the looper to be in its call", || {
-        event_types(&h.system, &looper).iter().filter(|t| *t == "call.start").count() == 2
+        event_types(&h.system, &looper)
+            .iter()
+            .filter(|t| *t == "call.start")
+            .count()
+            == 2
     })
     .await;
     assert_eq!(h.cmd(&["stop", &looper]).await, "ok");

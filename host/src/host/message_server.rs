@@ -58,13 +58,11 @@ impl Host for ActorStore {
         msg: Vec<u8>,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         let ctx = &self.ctx;
-        ctx.record(
-            "message.request",
-            EventData::new()
-                .str("to", &actor_id)
-                .summary("message", Some(&msg)),
-            format!("request to {actor_id}"),
-        );
+        // One event per request, written when it completes (the request and its outcome):
+        // the target's own chain shows the call in between.
+        let data = EventData::new()
+            .str("to", &actor_id)
+            .summary("message", Some(&msg));
         let t0 = Instant::now();
         let r = match granted(ctx) {
             Ok(()) => {
@@ -75,14 +73,11 @@ impl Host for ActorStore {
             Err(e) => Err(e),
         };
         ctx.waited(Op::Request, t0);
-        ctx.record(
-            "message.request.result",
-            match &r {
-                Ok(b) => EventData::new().summary("ok", Some(b)),
-                Err(e) => EventData::new().str("err", e),
-            },
-            "request result".into(),
-        );
+        let data = match &r {
+            Ok(b) => data.summary("ok", Some(b)),
+            Err(e) => data.str("err", e),
+        };
+        ctx.record("message.request", data, format!("request to {actor_id}"));
         Ok(r)
     }
 

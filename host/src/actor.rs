@@ -10,7 +10,7 @@ use crate::permissions::Grants;
 use crate::system::SystemInner;
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +39,68 @@ pub(crate) enum Envelope {
     },
     /// A callback owed to this actor as a parent.
     Notify(Notification),
+}
+
+/// The sending side of an actor's mailbox. Messages (`send`, `request`) are bounded: past the
+/// capacity they are refused, so a flood cannot grow a slow actor's queue without limit.
+/// Callbacks to a parent are never refused (there is at most one per child event).
+#[derive(Clone)]
+pub(crate) struct Mailbox {
+    tx: mpsc::UnboundedSender<Envelope>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The receiving side, owned by the actor's task.
+pub(crate) struct MailboxRx {
+    rx: mpsc::UnboundedReceiver<Envelope>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Mailbox {
+    pub fn new() -> (Self, MailboxRx) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (
+            Self {
+                tx,
+                queued: queued.clone(),
+            },
+            MailboxRx { rx, queued },
+        )
+    }
+
+    /// Queues a callback (never refused while the actor runs).
+    pub fn notify(&self, note: Notification) -> bool {
+        self.tx.send(Envelope::Notify(note)).is_ok()
+    }
+
+    /// Queues a message unless `capacity` messages are already waiting.
+    pub fn message(&self, envelope: Envelope, capacity: usize) -> Result<(), MailboxError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(MailboxError::Full);
+        }
+        self.tx.send(envelope).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            MailboxError::Closed
+        })
+    }
+}
+
+/// Why a message was not queued.
+pub(crate) enum MailboxError {
+    Full,
+    Closed,
+}
+
+impl MailboxRx {
+    async fn recv(&mut self) -> Option<Envelope> {
+        let e = self.rx.recv().await?;
+        if !matches!(e, Envelope::Notify(_)) {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(e)
+    }
 }
 
 /// What a parent is told about a child (CONTRACT §4).
@@ -501,11 +563,7 @@ impl Running {
     }
 
     /// The task loop: one message at a time until shutdown, failure or a stop request.
-    pub async fn run(
-        mut self,
-        mut mailbox: mpsc::UnboundedReceiver<Envelope>,
-        mut stop: oneshot::Receiver<()>,
-    ) -> Exit {
+    pub async fn run(mut self, mut mailbox: MailboxRx, mut stop: oneshot::Receiver<()>) -> Exit {
         loop {
             let envelope = tokio::select! {
                 biased;

@@ -3,8 +3,8 @@
 //! embedding API are built on.
 
 use crate::actor::{
-    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Notification,
-    Running, error_type_name, record,
+    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Mailbox,
+    MailboxError, Notification, Running, error_type_name, record,
 };
 use crate::chain::{Chain, ChainEvent, EventData};
 use crate::children::ChildList;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use wasmtime::component::Linker;
 use wasmtime::{
@@ -58,6 +58,9 @@ pub struct SystemConfig {
     pub cache_dir: Option<PathBuf>,
     /// When set, host functions record how long supervisor operations take (benchmarks).
     pub timings: Option<Arc<OpTimings>>,
+    /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
+    /// an error. Callbacks to parents are not counted.
+    pub mailbox_capacity: usize,
 }
 
 /// How instances get their linear memories and tables.
@@ -170,6 +173,7 @@ impl Default for SystemConfig {
             allocator: Allocator::default(),
             cache_dir: None,
             timings: None,
+            mailbox_capacity: 10_000,
         }
     }
 }
@@ -290,7 +294,7 @@ pub(crate) struct ActorRecord {
     start: StartArgs,
     state: Option<Vec<u8>>,
     chain: Arc<Mutex<Chain>>,
-    mailbox: Option<mpsc::UnboundedSender<Envelope>>,
+    mailbox: Option<Mailbox>,
     accepts_send: bool,
     accepts_request: bool,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -500,7 +504,7 @@ impl SystemInner {
                 None => None,
             },
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = Mailbox::new();
         let chain = {
             let mut reg = self.lock();
             if plan.restart {
@@ -883,8 +887,8 @@ impl SystemInner {
     pub(crate) fn notify(&self, parent: &str, note: Notification) {
         let reg = self.lock();
         match reg.actors.get(parent).and_then(|p| p.mailbox.as_ref()) {
-            Some(tx) => {
-                let _ = tx.send(Envelope::Notify(note));
+            Some(mailbox) => {
+                mailbox.notify(note);
             }
             None => {
                 tracing::debug!(%parent, child = note.child(), "parent is gone; child event not delivered")
@@ -994,11 +998,7 @@ impl SystemInner {
         Ok(chain.lock().expect("chain lock").events().to_vec())
     }
 
-    fn mailbox_of(
-        &self,
-        to: &str,
-        request: bool,
-    ) -> Result<mpsc::UnboundedSender<Envelope>, String> {
+    fn mailbox_of(&self, to: &str, request: bool) -> Result<Mailbox, String> {
         let reg = self.lock();
         let rec = reg.actors.get(to).ok_or_else(|| unknown(to))?;
         let accepts = if request {
@@ -1025,11 +1025,22 @@ impl SystemInner {
         })
     }
 
+    fn queue_error(&self, to: &str, e: MailboxError) -> String {
+        match e {
+            MailboxError::Full => format!(
+                "mailbox of actor `{to}` is full ({} messages waiting); it is not keeping up, try again later",
+                self.config.mailbox_capacity
+            ),
+            MailboxError::Closed => format!("actor `{to}` stopped before the message was queued"),
+        }
+    }
+
     /// `send`: queue a message; returns once it is queued.
     pub fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
-        self.mailbox_of(to, false)?
-            .send(Envelope::Send { msg })
-            .map_err(|_| format!("actor `{to}` stopped before the message was queued"))
+        let mailbox = self.mailbox_of(to, false)?;
+        mailbox
+            .message(Envelope::Send { msg }, self.config.mailbox_capacity)
+            .map_err(|e| self.queue_error(to, e))
     }
 
     /// `request`: queue a request and wait for the answer. Refuses requests that would wait on
@@ -1043,9 +1054,13 @@ impl SystemInner {
             ));
         }
         let (reply, answer) = oneshot::channel();
-        self.mailbox_of(to, true)?
-            .send(Envelope::Request { msg, path, reply })
-            .map_err(|_| format!("actor `{to}` stopped before the request was queued"))?;
+        let mailbox = self.mailbox_of(to, true)?;
+        mailbox
+            .message(
+                Envelope::Request { msg, path, reply },
+                self.config.mailbox_capacity,
+            )
+            .map_err(|e| self.queue_error(to, e))?;
         answer
             .await
             .map_err(|_| format!("actor `{to}` stopped before answering the request"))?

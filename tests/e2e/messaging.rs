@@ -40,3 +40,34 @@ async fn a_request_that_fails_the_target_returns_an_error_to_the_requester() {
     h.wait_callback("error", |l| l.starts_with(&format!("error {kid}")))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_refuses_messages_with_a_clear_error() {
+    let config = theater_supervisor::SystemConfig {
+        mailbox_capacity: 2,
+        shutdown_timeout: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    let h = Harness::start_with(config, "").await;
+    let busy = h.spawn("looper.toml", None).await;
+    assert_eq!(h.cmd(&["send", &busy, "loop"]).await, "ok");
+    wait_until("the looper to be busy", || {
+        event_types(&h.system, &busy)
+            .iter()
+            .filter(|t| *t == "call.start")
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(h.cmd(&["send", &busy, "ping"]).await, "ok");
+    assert_eq!(h.cmd(&["send", &busy, "ping"]).await, "ok");
+    let r = h.cmd(&["send", &busy, "ping"]).await;
+    assert!(
+        r.starts_with("err mailbox of actor") && r.contains("is full"),
+        "{r}"
+    );
+    // Callbacks are never refused, and the parent keeps working.
+    assert_eq!(h.cmd(&["stop", &busy]).await, "ok");
+    h.wait_callback("exit", |l| l == format!("exit {busy} none"))
+        .await;
+}

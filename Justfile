@@ -15,12 +15,22 @@ setup:
 guests:
     scripts/build-guests.sh
 
+# Build the guest adapter workspace (adapter, guest SDK, examples, test supervisor) into
+# target/adapter/*.wasm components.
+adapter:
+    scripts/build-adapter.sh
+
+# Plug the adapter into the supervising actors with the wac CLI (`wac plug`, `wac compose`)
+# into target/compose/*.wasm, and check that no composed parent imports theater:supervision.
+compose: adapter
+    scripts/compose.sh
+
 # Build the host and its CLI.
 build:
     cargo build --workspace
 
-# Build the guests, then run every host unit test and end-to-end test.
-test: guests
+# Build the guests and the compositions, then run every host unit test and end-to-end test.
+test: guests compose
     cargo test --workspace --no-fail-fast -- --test-threads 2
 
 # Format check and clippy with warnings denied.

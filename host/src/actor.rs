@@ -36,6 +36,8 @@ pub(crate) enum Envelope {
     },
     /// A callback owed to this actor as a parent.
     Notify(Notification),
+    /// A fired `theater:extension/timer` timer: call `handle-timer(tag)`.
+    Timer { tag: String },
 }
 
 /// What a parent is told about a child (CONTRACT §4).
@@ -366,6 +368,7 @@ impl Running {
                 out.map(|_| ())
             }
             Envelope::Notify(n) => self.deliver(n, state).await,
+            Envelope::Timer { tag } => self.fire_timer(tag, state).await,
         }
     }
 

@@ -1,0 +1,35 @@
+//! `theater:extension/child-control`: a parent's settings for its own children.
+
+use crate::actor::ActorStore;
+use crate::bindings::theater::extension::child_control::Host;
+use serde_json::json;
+use std::time::Duration;
+
+impl Host for ActorStore {
+    async fn set_shutdown_timeout(
+        &mut self,
+        child_id: String,
+        timeout_ms: u64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let ctx = &self.ctx;
+        let r = match ctx.grants.supervisor {
+            Some(_) => ctx.system.set_shutdown_timeout(
+                &ctx.id,
+                &child_id,
+                Duration::from_millis(timeout_ms),
+            ),
+            None => Err(
+                "permission denied: this actor has no `supervisor` handler in its manifest".into(),
+            ),
+        };
+        ctx.record(
+            "child-control.set-shutdown-timeout",
+            match &r {
+                Ok(()) => json!({ "child": child_id, "timeout_ms": timeout_ms, "ok": null }),
+                Err(e) => json!({ "child": child_id, "timeout_ms": timeout_ms, "err": e }),
+            },
+            format!("shutdown timeout of {child_id}: {timeout_ms} ms"),
+        );
+        Ok(r)
+    }
+}

@@ -6,8 +6,10 @@
 //! `guest-adapter/test-supervisor/src/lib.rs`) and records every child event with the adapter's
 //! report (`event error b restarted:b`), which the tests poll.
 
+mod backoff;
 mod composition;
 mod escalation;
+mod restart_modes;
 mod restart_types;
 mod strategies;
 

@@ -3,7 +3,8 @@
 //! Its state is a decimal counter (start bytes or init state; default 0). Messages, through
 //! `handle-request` (reply) or `handle-send` (no reply): `ping`, `inc` (count one up and reply
 //! the new count), `get`, `fail` (the call returns err: the worker fails), `trap` (a wasm trap),
-//! `exit [data]` (`runtime.shutdown`: a normal exit). Start bytes `fail-init` make `init` fail.
+//! `exit [data]` (`runtime.shutdown`: a normal exit), `loop` (spins until the host's deadline or
+//! a kill ends the call). Start bytes `fail-init` make `init` fail.
 
 wit_bindgen::generate!({ world: "message-actor", path: "../../../wit" });
 
@@ -43,6 +44,12 @@ fn dispatch(state: State, msg: &[u8]) -> Result<(State, String), String> {
         }
         "fail" => Err("worker failing on purpose".into()),
         "trap" => panic!("worker trapping on purpose"),
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = core::hint::black_box(n.wrapping_add(1));
+            }
+        }
         "exit" => {
             let data = (!rest.is_empty()).then_some(rest.as_bytes());
             runtime::shutdown(data)?;

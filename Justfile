@@ -42,3 +42,7 @@ lint:
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json
     cargo run -q -p theater-supervisor -- verify target/demo-events.json
+
+# Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
+example: compose
+    cargo run -q -p theater-supervisor -- run demo/supervised/supervisor.toml

@@ -41,7 +41,7 @@ struct Adapter;
 bindings::export!(Adapter with_types_in bindings);
 
 /// How a child ended, as the host reported it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
     /// `handle-child-error`: abnormal.
     Failed,
@@ -49,6 +49,16 @@ enum End {
     Exited,
     /// `handle-child-external-stop`: stopped gracefully by someone else (OTP's `shutdown`).
     ExternalStop,
+}
+
+impl End {
+    fn says(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Exited => "exited",
+            Self::ExternalStop => "was stopped from outside",
+        }
+    }
 }
 
 struct Child {
@@ -320,14 +330,14 @@ impl Supervisor {
             child.status = ChildStatus::Stopped;
             if child.spec.restart == RestartType::Temporary || child.dynamic {
                 self.children.remove(i);
-                log(&format!("`{name}` ended ({end:?}); not restarted, spec removed"));
+                log(&format!("`{name}` {}; not restarted, spec removed", end.says()));
                 return Ok(report(Some(&name), Action::Removed));
             }
-            log(&format!("`{name}` ended ({end:?}); not restarted (transient)"));
+            log(&format!("`{name}` {}; not restarted (transient)", end.says()));
             return Ok(report(Some(&name), Action::KeptDown));
         }
         self.children[i].status = ChildStatus::Stopped;
-        self.restart_from(i, &format!("`{name}` {end:?}"))
+        self.restart_from(i, &format!("`{name}` {}", end.says()))
     }
 
     /// Restarts child `i` and, by the strategy, its siblings; with backoff, schedules it.
@@ -434,6 +444,9 @@ impl Supervisor {
                     }
                 }
             }
+        }
+        if !done.is_empty() {
+            log(&format!("restarted {}", done.join(", ")));
         }
         Ok(report(Some(child), Action::Restarted(done)))
     }

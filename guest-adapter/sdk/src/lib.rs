@@ -71,6 +71,30 @@ pub use bindings::theater::simple::{
 /// Timers (`theater:extension/timer`): your own tags reach [`Supervisor::on_timer`].
 pub use bindings::theater::extension::timer;
 
+/// `running`, `restarting`, `stopped`.
+impl std::fmt::Display for ChildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Restarting => "restarting",
+            Self::Stopped => "stopped",
+        })
+    }
+}
+
+/// `ignored`, `restarted a, b`, `restart scheduled in 50 ms`, `kept down`, `removed`.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ignored => f.write_str("ignored"),
+            Self::Restarted(names) => write!(f, "restarted {}", names.join(", ")),
+            Self::Scheduled(ms) => write!(f, "restart scheduled in {ms} ms"),
+            Self::KeptDown => f.write_str("kept down"),
+            Self::Removed => f.write_str("removed"),
+        }
+    }
+}
+
 /// An actor's state bytes, threaded through every call by the host.
 pub type State = Option<Vec<u8>>;
 

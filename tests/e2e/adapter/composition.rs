@@ -3,6 +3,7 @@
 
 use super::{Tree, adapter_component, child, composed};
 use std::path::Path;
+use theater_supervisor_e2e::manifest_text;
 use wac_graph::types::{Package, Types};
 use wac_graph::{CompositionGraph, EncodeOptions};
 
@@ -94,4 +95,62 @@ async fn a_parent_composed_with_wac_graph_supervises_on_the_host() {
     let after = t.child(&sup, "b").await;
     assert_eq!(after.id, before.id, "a fresh restart keeps the id");
     assert_eq!((after.status.as_str(), after.restarts), ("running", 1));
+}
+
+/// The README walkthrough's last step: the SDK example, composed by `wac plug` (and by
+/// `wac compose` from `compose/example-supervisor.wac`), runs its scenario and shuts down.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_example_runs_composed_by_wac_plug_and_by_wac_compose() {
+    use std::sync::{Arc, Mutex};
+    use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
+    let demo = theater_supervisor_e2e::repo_root().join("demo/supervised");
+    // The `.wac` composition, with the same manifests in a fixture directory.
+    let fx = theater_supervisor_e2e::Fixture::new();
+    let worker = adapter_component("example-worker");
+    fx.write("worker.toml", manifest_text("worker", &worker, &[], "", ""));
+    let text = manifest_text(
+        "example-supervisor",
+        &composed("example-supervisor.wac"),
+        &["supervisor", "message-server"],
+        "",
+        "",
+    );
+    let wac_path = fx.write("supervisor.toml", text);
+    for manifest in [demo.join("supervisor.toml"), wac_path.clone()] {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let config = SystemConfig {
+            log_sink: Some(Arc::new(move |l| {
+                sink.lock().unwrap().push(l.message.clone());
+            })),
+            ..Default::default()
+        };
+        let system = ActorSystem::new(config).unwrap();
+        system
+            .start_root(&manifest)
+            .await
+            .expect("the example starts");
+        let outcome = system.wait_root().await;
+        assert_eq!(
+            outcome,
+            RootOutcome::Shutdown(Some(b"example finished".to_vec()))
+        );
+        let lines = lines.lock().unwrap().clone();
+        for expected in [
+            "counter at 2",
+            "ledger at 101",
+            "supervisor: restarted counter",
+            "supervisor: restarted ledger",
+            "counter at 0 (fresh)",
+            "ledger at 101 (resumed)",
+            "supervisor: `job` exited; not restarted (transient)",
+            "children: counter running (restarts: 1), ledger running (restarts: 1), job stopped (restarts: 0)",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{}: no line `{expected}` in {lines:#?}",
+                manifest.display()
+            );
+        }
+    }
 }

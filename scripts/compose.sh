@@ -43,4 +43,4 @@ for composed in "$OUT"/*.wasm; do
     fi
 done
 echo "==> composed (imports: theater:simple/* and theater:extension/* only):"
-ls -1 "$OUT"/*.wasm
+(cd "$ROOT" && ls -1 target/compose/*.wasm)

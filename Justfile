@@ -37,6 +37,7 @@ test: guests compose
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cd guest-adapter && cargo fmt --all -- --check
 
 # Run the demo supervision tree (spawn, crash, restart, resume, event chain).
 demo: guests

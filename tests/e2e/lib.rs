@@ -10,10 +10,13 @@ pub const SEP: char = '\u{1f}';
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    // `cargo test` sets CARGO_MANIFEST_DIR at run time too; prefer it over the compile-time
+    // value: with a `CARGO_TARGET_DIR` shared by two checkouts, cargo may reuse this library
+    // compiled in the other checkout (same relative path, same sources), baking in its path.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// Path of a built guest component, e.g. `component("child")`.

@@ -212,7 +212,10 @@ impl Supervisor {
         if let Some(ms) = spec.shutdown_ms
             && let Err(e) = child_control::set_shutdown_timeout(&id, ms)
         {
-            log(&format!("cannot set the shutdown timeout of `{}`: {e}", spec.name));
+            log(&format!(
+                "cannot set the shutdown timeout of `{}`: {e}",
+                spec.name
+            ));
         }
         let child = &mut self.children[i];
         child.id = Some(id.clone());
@@ -330,10 +333,16 @@ impl Supervisor {
             child.status = ChildStatus::Stopped;
             if child.spec.restart == RestartType::Temporary || child.dynamic {
                 self.children.remove(i);
-                log(&format!("`{name}` {}; not restarted, spec removed", end.says()));
+                log(&format!(
+                    "`{name}` {}; not restarted, spec removed",
+                    end.says()
+                ));
                 return Ok(report(Some(&name), Action::Removed));
             }
-            log(&format!("`{name}` {}; not restarted (transient)", end.says()));
+            log(&format!(
+                "`{name}` {}; not restarted (transient)",
+                end.says()
+            ));
             return Ok(report(Some(&name), Action::KeptDown));
         }
         self.children[i].status = ChildStatus::Stopped;

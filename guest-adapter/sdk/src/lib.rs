@@ -56,6 +56,12 @@ use bindings::exports::theater::simple::message_server_client::{
 use bindings::exports::theater::simple::supervisor_handlers::Guest as SupervisorHandlers;
 use std::marker::PhantomData;
 
+/// Timers (`theater:extension/timer`): your own tags reach [`Supervisor::on_timer`].
+pub use bindings::theater::extension::timer;
+/// The raw `theater:simple` interfaces, for anything the adapter does not do.
+pub use bindings::theater::simple::{
+    message_server_host, runtime, supervisor as raw, types::WitActorError, types::WitErrorType,
+};
 /// The high-level supervisor API (the adapter's export): `start-child`, `terminate-child`,
 /// `restart-child`, `delete-child`, `which-children`, `count-children`, ...
 pub use bindings::theater::supervision::supervisor as api;
@@ -63,13 +69,6 @@ pub use bindings::theater::supervision::supervisor::{
     Action, Backoff, ChildCounts, ChildInfo, ChildSpec, ChildStatus, ChildType, Intensity, Report,
     RestartMode, RestartType, Strategy, SupervisorFlags,
 };
-/// The raw `theater:simple` interfaces, for anything the adapter does not do.
-pub use bindings::theater::simple::{
-    message_server_host, runtime, supervisor as raw, types::WitActorError,
-    types::WitErrorType,
-};
-/// Timers (`theater:extension/timer`): your own tags reach [`Supervisor::on_timer`].
-pub use bindings::theater::extension::timer;
 
 /// `running`, `restarting`, `stopped`.
 impl std::fmt::Display for ChildStatus {
@@ -151,7 +150,11 @@ pub trait Supervisor {
 
     /// Called after the adapter handled a child event (`report` says what it did; `ignored` for
     /// a child it does not manage). An err fails this actor.
-    fn on_child_event(state: State, _event: ChildEvent<'_>, _report: &Report) -> Result<State, String> {
+    fn on_child_event(
+        state: State,
+        _event: ChildEvent<'_>,
+        _report: &Report,
+    ) -> Result<State, String> {
         Ok(state)
     }
 
@@ -192,13 +195,19 @@ impl<T: Supervisor> SupervisorHandlers for Actor<T> {
         (id, error): (String, WitActorError),
     ) -> Result<(State,), String> {
         let report = api::on_child_error(&id, &error)?;
-        let event = ChildEvent::Error { id: &id, error: &error };
+        let event = ChildEvent::Error {
+            id: &id,
+            error: &error,
+        };
         Ok((T::on_child_event(state, event, &report)?,))
     }
 
     fn handle_child_exit(state: State, (id, data): (String, State)) -> Result<(State,), String> {
         let report = api::on_child_exit(&id, data.as_deref())?;
-        let event = ChildEvent::Exit { id: &id, data: data.as_deref() };
+        let event = ChildEvent::Exit {
+            id: &id,
+            data: data.as_deref(),
+        };
         Ok((T::on_child_event(state, event, &report)?,))
     }
 

@@ -16,11 +16,13 @@
 //! spaces) answer `ok ...` or `err ...`: `ping`, `which` (`name id status restarts` per line),
 //! `count` (`specs active restarting supervisors workers`), `events`, `start-child <child line
 //! without "child">`, `dynamic [bytes]`, `terminate <c>`, `restart <c>`, `delete <c>`,
-//! `stop-children`, `ask <child-name> <msg...>` (a request to that child).
+//! `stop-children`, `ask <child-name> <msg...>` (a request to that child), `timer <delay-ms>
+//! <tag>` (`theater:extension/timer.set-timer`; a timer of its own is recorded as
+//! `event timer <tag> -` when it fires).
 
-use theater_supervision::message_server_host;
 use theater_supervision::prelude::*;
 use theater_supervision::{ChildStatus, ChildType};
+use theater_supervision::{message_server_host, timer};
 
 struct TestSupervisor;
 
@@ -36,7 +38,10 @@ fn setting<'a>(state: &'a str, key: &str) -> Option<Vec<&'a str>> {
 }
 
 fn num<T: std::str::FromStr + Default>(words: &[&str], i: usize) -> T {
-    words.get(i).and_then(|w| w.parse().ok()).unwrap_or_default()
+    words
+        .get(i)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_default()
 }
 
 /// `<name> <manifest> [options...]` as a child spec.
@@ -120,7 +125,11 @@ impl Supervisor for TestSupervisor {
             .unwrap_or_else(|e| panic!("bad child line: {e}"))
     }
 
-    fn on_child_event(state: State, event: ChildEvent<'_>, report: &Report) -> Result<State, String> {
+    fn on_child_event(
+        state: State,
+        event: ChildEvent<'_>,
+        report: &Report,
+    ) -> Result<State, String> {
         let kind = match event {
             ChildEvent::Error { .. } => "error",
             ChildEvent::Exit { .. } => "exit",
@@ -128,11 +137,24 @@ impl Supervisor for TestSupervisor {
         };
         let child = report.child.as_deref().unwrap_or("-");
         let mut t = text(&state);
-        t.push_str(&format!("\nevent {kind} {child} {}", action(&report.action)));
+        t.push_str(&format!(
+            "\nevent {kind} {child} {}",
+            action(&report.action)
+        ));
         Ok(Some(t.into_bytes()))
     }
 
-    fn handle_request(state: State, _id: &str, msg: &[u8]) -> Result<(State, Option<Vec<u8>>), String> {
+    fn on_timer(state: State, tag: &str) -> Result<State, String> {
+        let mut t = text(&state);
+        t.push_str(&format!("\nevent timer {tag} -"));
+        Ok(Some(t.into_bytes()))
+    }
+
+    fn handle_request(
+        state: State,
+        _id: &str,
+        msg: &[u8],
+    ) -> Result<(State, Option<Vec<u8>>), String> {
         let msg = String::from_utf8_lossy(msg);
         let words: Vec<&str> = msg.split_whitespace().collect();
         let arg = |i: usize| words.get(i).copied().unwrap_or_default().to_string();
@@ -172,6 +194,9 @@ impl Supervisor for TestSupervisor {
             "restart" => answer(api::restart_child(&arg(1)), |id| id),
             "delete" => answer(api::delete_child(&arg(1)), |()| String::new()),
             "stop-children" => answer(api::stop_children(), |()| String::new()),
+            "timer" => answer(timer::set_timer(num(&words, 1), &arg(2)), |()| {
+                String::new()
+            }),
             "ask" => {
                 let id = api::which_children()
                     .into_iter()

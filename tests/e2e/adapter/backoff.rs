@@ -112,3 +112,22 @@ async fn terminating_a_restarting_child_cancels_its_restart() {
     assert_eq!(t.child(&sup, "a").await.status, "stopped");
     assert_eq!(t.system.actor(&a).unwrap().restarts, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_parents_own_timers_fire_in_delay_order_and_reach_its_hook() {
+    let t = Tree::new();
+    t.supervisor("sup", &child("a", ""));
+    let sup = t.start("sup").await;
+    assert_eq!(t.req(&sup, "timer 300 late").await, "ok");
+    assert_eq!(t.req(&sup, "timer 20 early").await, "ok");
+    let events = t.wait_event(&sup, "event timer late -", 1).await;
+    assert_eq!(events, ["event timer early -", "event timer late -"]);
+    // The host refuses a delay above one day, with a reason.
+    let refused = t.req(&sup, "timer 86400001 never").await;
+    assert!(
+        refused.starts_with("err set-timer: delay of 86400001 ms"),
+        "{refused}"
+    );
+    let types = t.chain_types(&sup);
+    assert!(types.contains(&"timer.refused".to_string()), "{types:?}");
+}

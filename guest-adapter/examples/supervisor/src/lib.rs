@@ -74,7 +74,11 @@ impl Supervisor for Example {
         Ok(state)
     }
 
-    fn on_child_event(state: State, event: ChildEvent<'_>, report: &Report) -> Result<State, String> {
+    fn on_child_event(
+        state: State,
+        event: ChildEvent<'_>,
+        report: &Report,
+    ) -> Result<State, String> {
         let what = match event {
             ChildEvent::Error { .. } => "failed",
             ChildEvent::Exit { .. } => "exited",
@@ -113,13 +117,20 @@ impl Supervisor for Example {
         Ok(state)
     }
 
-    fn handle_request(state: State, _id: &str, msg: &[u8]) -> Result<(State, Option<Vec<u8>>), String> {
+    fn handle_request(
+        state: State,
+        _id: &str,
+        msg: &[u8],
+    ) -> Result<(State, Option<Vec<u8>>), String> {
         let msg = String::from_utf8_lossy(msg);
         let reply = match msg.split_once(' ') {
             None if msg == "which" => which(),
             None if msg == "count" => {
                 let c = api::count_children();
-                format!("specs {} active {} restarting {}", c.specs, c.active, c.restarting)
+                format!(
+                    "specs {} active {} restarting {}",
+                    c.specs, c.active, c.restarting
+                )
             }
             Some(("ask", rest)) => {
                 let (child, m) = rest.split_once(' ').unwrap_or((rest, "ping"));

@@ -83,8 +83,14 @@ impl MessageServerClient for Worker {
         Ok((state, (Some(reply.into_bytes()),)))
     }
 
-    fn handle_channel_open(state: State, _: (String, Vec<u8>)) -> Result<(State, (ChannelAccept,)), String> {
-        let refuse = ChannelAccept { accepted: false, message: None };
+    fn handle_channel_open(
+        state: State,
+        _: (String, Vec<u8>),
+    ) -> Result<(State, (ChannelAccept,)), String> {
+        let refuse = ChannelAccept {
+            accepted: false,
+            message: None,
+        };
         Ok((state, (refuse,)))
     }
 

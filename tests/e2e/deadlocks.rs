@@ -96,9 +96,7 @@ async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() 
     // `send` returns once the message is queued: wait until the looper is in the call, or a
     // loaded machine may stop it before it ever started looping.
     wait_until("the looper to start looping", || {
-        h.system.chain(&looper).unwrap().iter().any(|e| {
-            e.event_type == "call.start" && String::from_utf8_lossy(&e.data).contains("handle-send")
-        })
+        call_started(&h.system, &looper, "handle-send")
     })
     .await;
     assert_eq!(h.cmd(&["stop", &looper]).await, "ok");

@@ -255,3 +255,13 @@ pub fn event_types(system: &ActorSystem, id: &str) -> Vec<String> {
         .map(|e| e.event_type)
         .collect()
 }
+
+/// True once an actor's chain shows that a call of `function` (e.g. `handle-send`) started.
+pub fn call_started(system: &ActorSystem, id: &str, function: &str) -> bool {
+    let needle = format!("\"function\":\"{function}\"");
+    system
+        .chain(id)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.event_type == "call.start" && String::from_utf8_lossy(&e.data).contains(&needle))
+}

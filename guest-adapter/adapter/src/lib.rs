@@ -190,6 +190,12 @@ impl Supervisor {
             })
     }
 
+    /// [`Supervisor::find`], or an error naming the child.
+    fn find_or_err(&self, child: &str) -> Result<usize, String> {
+        self.find(child)
+            .ok_or_else(|| format!("no child `{child}`"))
+    }
+
     fn find_name(&self, name: &str) -> Option<usize> {
         self.children.iter().position(|c| c.spec.name == name)
     }
@@ -562,9 +568,7 @@ impl Guest for Adapter {
 
     fn terminate_child(child: String) -> Result<(), String> {
         with(|s| {
-            let i = s
-                .find(&child)
-                .ok_or_else(|| format!("no child `{child}`"))?;
+            let i = s.find_or_err(&child)?;
             s.stop_instance(i);
             if s.children[i].dynamic {
                 s.children.remove(i);
@@ -575,9 +579,7 @@ impl Guest for Adapter {
 
     fn restart_child(child: String) -> Result<String, String> {
         with(|s| {
-            let i = s
-                .find(&child)
-                .ok_or_else(|| format!("no child `{child}`"))?;
+            let i = s.find_or_err(&child)?;
             match s.children[i].status {
                 ChildStatus::Running => Err(format!("child `{child}` is running")),
                 ChildStatus::Restarting => Err(format!("child `{child}` is restarting")),
@@ -592,9 +594,7 @@ impl Guest for Adapter {
 
     fn delete_child(child: String) -> Result<(), String> {
         with(|s| {
-            let i = s
-                .find(&child)
-                .ok_or_else(|| format!("no child `{child}`"))?;
+            let i = s.find_or_err(&child)?;
             if s.children[i].dynamic {
                 return Err("dynamic children cannot be deleted: terminate them".into());
             }

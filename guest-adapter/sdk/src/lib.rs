@@ -101,8 +101,8 @@ pub type State = Option<Vec<u8>>;
 pub mod prelude {
     pub use crate::{
         Action, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report, RestartMode,
-        RestartType, State, Strategy, Supervisor, SupervisorFlags, api, flags, raw, runtime,
-        supervisor, worker,
+        RestartType, State, Strategy, Supervisor, SupervisorFlags, api, child_id, flags, raw,
+        runtime, supervisor, worker,
     };
 }
 
@@ -270,6 +270,14 @@ macro_rules! export_supervisor {
             __TheaterSupervisedActor with_types_in $crate::bindings
         );
     };
+}
+
+/// The current (or, when stopped, last) id of the child named `name`.
+pub fn child_id(name: &str) -> Option<String> {
+    api::which_children()
+        .into_iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.id)
 }
 
 /// Supervisor flags with this strategy and the defaults: intensity none (3 in 5 s), no backoff,

@@ -20,8 +20,8 @@
 //! <tag>` (`theater:extension/timer.set-timer`; a timer of its own is recorded as
 //! `event timer <tag> -` when it fires).
 
+use theater_supervision::ChildType;
 use theater_supervision::prelude::*;
-use theater_supervision::{ChildStatus, ChildType};
 use theater_supervision::{message_server_host, timer};
 
 struct TestSupervisor;
@@ -67,14 +67,6 @@ fn parse_child(words: &[&str]) -> Result<ChildSpec, String> {
         };
     }
     Ok(spec)
-}
-
-fn status(s: ChildStatus) -> &'static str {
-    match s {
-        ChildStatus::Running => "running",
-        ChildStatus::Restarting => "restarting",
-        ChildStatus::Stopped => "stopped",
-    }
 }
 
 fn action(a: &Action) -> String {
@@ -165,7 +157,7 @@ impl Supervisor for TestSupervisor {
                     .iter()
                     .map(|c| {
                         let id = c.id.as_deref().unwrap_or("-");
-                        format!("{} {id} {} {}", c.name, status(c.status), c.restarts)
+                        format!("{} {id} {} {}", c.name, c.status, c.restarts)
                     })
                     .collect();
                 format!("ok {}", lines.join("\n"))
@@ -198,11 +190,7 @@ impl Supervisor for TestSupervisor {
                 String::new()
             }),
             "ask" => {
-                let id = api::which_children()
-                    .into_iter()
-                    .find(|c| c.name == arg(1))
-                    .and_then(|c| c.id)
-                    .ok_or_else(|| format!("no child {}", arg(1)));
+                let id = child_id(&arg(1)).ok_or_else(|| format!("no child {}", arg(1)));
                 let m = words.get(2..).unwrap_or_default().join(" ");
                 answer(
                     id.and_then(|id| message_server_host::request(&id, m.as_bytes())),

@@ -12,16 +12,10 @@ impl Host for ActorStore {
         timeout_ms: u64,
     ) -> wasmtime::Result<Result<(), String>> {
         let ctx = &self.ctx;
-        let r = match ctx.grants.supervisor {
-            Some(_) => ctx.system.set_shutdown_timeout(
-                &ctx.id,
-                &child_id,
-                Duration::from_millis(timeout_ms),
-            ),
-            None => Err(
-                "permission denied: this actor has no `supervisor` handler in its manifest".into(),
-            ),
-        };
+        let r = super::supervisor::granted(ctx).and_then(|()| {
+            let timeout = Duration::from_millis(timeout_ms);
+            ctx.system.set_shutdown_timeout(&ctx.id, &child_id, timeout)
+        });
         ctx.record(
             "child-control.set-shutdown-timeout",
             match &r {

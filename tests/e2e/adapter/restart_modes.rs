@@ -2,7 +2,7 @@
 //! supervisor can do); and the per-child shutdown timeout.
 
 use super::{Tree, child};
-use theater_supervisor_e2e::wait_until;
+use theater_supervisor_e2e::{call_started, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resume_mode_child_restarts_from_its_last_state() {
@@ -64,9 +64,7 @@ async fn a_child_spec_shutdown_timeout_bounds_how_long_its_stop_waits() {
     let g = t.child(&sup, "g").await.id;
     t.send_to_child(&sup, "k", "loop").await;
     wait_until("k to be looping", || {
-        t.system.chain(&k).unwrap().iter().any(|e| {
-            e.event_type == "call.start" && String::from_utf8_lossy(&e.data).contains("handle-send")
-        })
+        call_started(&t.system, &k, "handle-send")
     })
     .await;
     assert_eq!(t.req(&sup, "terminate k").await, "ok");

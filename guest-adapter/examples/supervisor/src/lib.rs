@@ -24,11 +24,7 @@ struct Example;
 
 /// A request to a child by name; the reply as text.
 fn ask(child: &str, msg: &str) -> String {
-    let id = api::which_children()
-        .into_iter()
-        .find(|c| c.name == child)
-        .and_then(|c| c.id)
-        .ok_or_else(|| format!("no child {child}"));
+    let id = child_id(child).ok_or_else(|| format!("no child {child}"));
     match id.and_then(|id| message_server_host::request(&id, msg.as_bytes())) {
         Ok(r) => String::from_utf8_lossy(&r).into_owned(),
         Err(e) => format!("error: {e}"),
@@ -37,11 +33,7 @@ fn ask(child: &str, msg: &str) -> String {
 
 /// A message to a child by name, without waiting.
 fn tell(child: &str, msg: &str) -> Result<(), String> {
-    let id = api::which_children()
-        .into_iter()
-        .find(|c| c.name == child)
-        .and_then(|c| c.id)
-        .ok_or_else(|| format!("no child {child}"))?;
+    let id = child_id(child).ok_or_else(|| format!("no child {child}"))?;
     message_server_host::send(&id, msg.as_bytes())
 }
 

@@ -102,7 +102,7 @@ impl ComponentCache {
         // Imports first: a component needing something this host lacks is told so by name.
         let pre = linker
             .instantiate_pre(component)
-            .map_err(|e| format!("cannot start {shown}: {e} (this host provides theater:simple/runtime, supervisor, message-server-host, theater:extension/timer and WASI 0.2)"))?;
+            .map_err(|e| format!("cannot start {shown}: {e} (this host provides theater:simple/runtime, supervisor, message-server-host, theater:extension/timer, child-control and WASI 0.2)"))?;
         let export_names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         let find_iface = |iface: &str| {
             export_names

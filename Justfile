@@ -15,18 +15,29 @@ setup:
 guests:
     scripts/build-guests.sh
 
+# Build the guest adapter workspace (adapter, guest SDK, examples, test supervisor) into
+# target/adapter/*.wasm components.
+adapter:
+    scripts/build-adapter.sh
+
+# Plug the adapter into the supervising actors with the wac CLI (`wac plug`, `wac compose`)
+# into target/compose/*.wasm, and check that no composed parent imports theater:supervision.
+compose: adapter
+    scripts/compose.sh
+
 # Build the host and its CLI.
 build:
     cargo build --workspace
 
-# Build the guests, then run every host unit test and end-to-end test.
-test: guests
+# Build the guests and the compositions, then run every host unit test and end-to-end test.
+test: guests compose
     cargo test --workspace --no-fail-fast -- --test-threads 2
 
 # Format check and clippy with warnings denied.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cd guest-adapter && cargo fmt --all -- --check
 
 # Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
 # target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.
@@ -38,3 +49,7 @@ bench: guests
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json
     cargo run -q -p theater-supervisor -- verify target/demo-events.json
+
+# Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
+example: compose
+    cargo run -q -p theater-supervisor -- run demo/supervised/supervisor.toml

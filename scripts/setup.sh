@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build the guest actors and run the tests:
-#   just and wasm-tools (`cargo install --locked`, only when not already on PATH or in
+#   just, wasm-tools and wac (`cargo install --locked`, only when not already on PATH or in
 #   ~/.cargo/bin), and the guest toolchain (scripts/guest-toolchain.sh: rustup's wasm target, or
 #   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root).
 #
 # Usage: scripts/setup.sh [--with-wac]
-#   --with-wac   also install wac-cli (the `wac` composition tool)
+#   --with-wac   accepted for compatibility: wac-cli (`just compose`, `just test`) is always
+#                installed now
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 
-with_wac=0
 for arg in "$@"; do
     case "$arg" in
-        --with-wac) with_wac=1 ;;
-        -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --with-wac) ;;
+        -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,9 +37,7 @@ install_tool() {
 
 install_tool just just
 install_tool wasm-tools wasm-tools
-if [ "$with_wac" = 1 ]; then
-    install_tool wac-cli wac
-fi
+install_tool wac-cli wac
 
 echo "==> choosing the guest toolchain"
 eval "$("$ROOT/scripts/guest-toolchain.sh")"
@@ -47,5 +45,5 @@ echo "==> guest toolchain: $GUEST_TOOLCHAIN"
 
 case ":$PATH:" in
     *":$CARGO_BIN:"*) ;;
-    *) echo "==> note: add $CARGO_BIN to PATH to use just and wasm-tools directly" ;;
+    *) echo "==> note: add $CARGO_BIN to PATH to use just, wasm-tools and wac directly" ;;
 esac

@@ -39,6 +39,8 @@ pub(crate) enum Envelope {
     },
     /// A callback owed to this actor as a parent.
     Notify(Notification),
+    /// A fired `theater:extension/timer` timer: call `handle-timer(tag)`.
+    Timer { tag: String },
 }
 
 /// The sending side of an actor's mailbox. Messages (`send`, `request`) are bounded: past the
@@ -74,6 +76,11 @@ impl Mailbox {
         self.tx.send(Envelope::Notify(note)).is_ok()
     }
 
+    /// Queues a fired timer (not counted: pending timers have their own limit).
+    pub fn timer(&self, tag: String) -> bool {
+        self.tx.send(Envelope::Timer { tag }).is_ok()
+    }
+
     /// Queues a message unless `capacity` messages are already waiting.
     pub fn message(&self, envelope: Envelope, capacity: usize) -> Result<(), MailboxError> {
         if self.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
@@ -96,7 +103,7 @@ pub(crate) enum MailboxError {
 impl MailboxRx {
     async fn recv(&mut self) -> Option<Envelope> {
         let e = self.rx.recv().await?;
-        if !matches!(e, Envelope::Notify(_)) {
+        if matches!(e, Envelope::Send { .. } | Envelope::Request { .. }) {
             self.queued.fetch_sub(1, Ordering::AcqRel);
         }
         Some(e)
@@ -491,6 +498,7 @@ impl Running {
                 out.map(|_| ())
             }
             Envelope::Notify(n) => self.deliver(n, state).await,
+            Envelope::Timer { tag } => self.fire_timer(tag, state).await,
         }
     }
 

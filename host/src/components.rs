@@ -18,6 +18,8 @@ pub(crate) struct Exports {
     pub child_external_stop: Option<ComponentExportIndex>,
     pub handle_send: Option<ComponentExportIndex>,
     pub handle_request: Option<ComponentExportIndex>,
+    /// `theater:extension/timer-handler.handle-timer`.
+    pub handle_timer: Option<ComponentExportIndex>,
 }
 
 /// A compiled, linked component ready to instantiate.
@@ -147,7 +149,7 @@ impl ComponentCache {
         // Imports first: a component needing something this host lacks is told so by name.
         let pre = linker
             .instantiate_pre(component)
-            .map_err(|e| format!("cannot start {shown}: {e} (this host provides theater:simple/runtime, supervisor, message-server-host and WASI 0.2)"))?;
+            .map_err(|e| format!("cannot start {shown}: {e} (this host provides theater:simple/runtime, supervisor, message-server-host, theater:extension/timer, child-control and WASI 0.2)"))?;
         let export_names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         let find_iface = |iface: &str| {
             export_names
@@ -175,6 +177,10 @@ impl ComponentCache {
             child_external_stop: func(&handlers, "handle-child-external-stop"),
             handle_send: func(&client, "handle-send"),
             handle_request: func(&client, "handle-request"),
+            handle_timer: func(
+                &find_iface("theater:extension/timer-handler"),
+                "handle-timer",
+            ),
         };
         Ok(LoadedComponent {
             hash_hex: hex::encode(hash),

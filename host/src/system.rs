@@ -300,6 +300,8 @@ pub(crate) struct ActorRecord {
     stop_tx: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<()>>,
     restarts: u32,
+    /// Set by the parent (`theater:extension/child-control`); else the config's.
+    shutdown_timeout: Option<Duration>,
 }
 
 impl ActorRecord {
@@ -537,6 +539,7 @@ impl SystemInner {
                         stop_tx: None,
                         join: None,
                         restarts: 0,
+                        shutdown_timeout: None,
                     },
                 );
                 reg.order.push(plan.id.clone());
@@ -724,7 +727,7 @@ impl SystemInner {
             let _ = tx.send(());
         }
         if let Some(mut join) = join {
-            let timeout = self.config.shutdown_timeout;
+            let timeout = self.shutdown_timeout_of(id);
             if tokio::time::timeout(timeout, &mut join).await.is_err() {
                 join.abort();
                 let _ = join.await;
@@ -894,6 +897,32 @@ impl SystemInner {
                 tracing::debug!(%parent, child = note.child(), "parent is gone; child event not delivered")
             }
         }
+    }
+
+    /// `child-control.set-shutdown-timeout`: the child's own shutdown timeout.
+    pub(crate) fn set_shutdown_timeout(
+        &self,
+        caller: &str,
+        child: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut reg = self.lock();
+        self.check_child(&reg, caller, child)?;
+        if let Some(rec) = reg.actors.get_mut(child) {
+            rec.shutdown_timeout = Some(timeout);
+        }
+        Ok(())
+    }
+
+    /// How long `id`'s in-flight call may run when it is stopped.
+    fn shutdown_timeout_of(&self, id: &str) -> Duration {
+        let own = self.lock().actors.get(id).and_then(|r| r.shutdown_timeout);
+        own.unwrap_or(self.config.shutdown_timeout)
+    }
+
+    /// The mailbox of a live actor (`theater:extension/timer` queues fired timers in it).
+    pub(crate) fn mailbox(&self, id: &str) -> Option<Mailbox> {
+        self.lock().actors.get(id).and_then(|r| r.mailbox.clone())
     }
 
     /// Ids of `caller`'s live children in start order.

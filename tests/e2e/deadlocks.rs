@@ -93,13 +93,10 @@ async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() 
     let h = Harness::start_with(config, "").await;
     let looper = h.spawn("looper.toml", None).await;
     h.cmd(&["send", &looper, "loop"]).await;
-    // Stop it only once it is inside the looping call.
-    wait_until("the looper to be in its call", || {
-        event_types(&h.system, &looper)
-            .iter()
-            .filter(|t| *t == "call.start")
-            .count()
-            == 2
+    // `send` returns once the message is queued: wait until the looper is in the call, or a
+    // loaded machine may stop it before it ever started looping.
+    wait_until("the looper to start looping", || {
+        call_started(&h.system, &looper, "handle-send")
     })
     .await;
     assert_eq!(h.cmd(&["stop", &looper]).await, "ok");

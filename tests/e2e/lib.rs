@@ -10,10 +10,13 @@ pub const SEP: char = '\u{1f}';
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    // `cargo test` sets CARGO_MANIFEST_DIR at run time too; prefer it over the compile-time
+    // value: with a `CARGO_TARGET_DIR` shared by two checkouts, cargo may reuse this library
+    // compiled in the other checkout (same relative path, same sources), baking in its path.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// Path of a built guest component, e.g. `component("child")`.
@@ -251,4 +254,14 @@ pub fn event_types(system: &ActorSystem, id: &str) -> Vec<String> {
         .into_iter()
         .map(|e| e.event_type)
         .collect()
+}
+
+/// True once an actor's chain shows that a call of `function` (e.g. `handle-send`) started.
+pub fn call_started(system: &ActorSystem, id: &str, function: &str) -> bool {
+    let needle = format!("\"function\":\"{function}\"");
+    system
+        .chain(id)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.event_type == "call.start" && String::from_utf8_lossy(&e.data).contains(&needle))
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: real guest components (built by `just guests`) on the real host.
 //! One module per part of the contract.
 
+mod adapter;
 mod chain;
 mod cli;
 mod deadlocks;

@@ -34,7 +34,7 @@ fn result<T>(
 }
 
 /// Refuses every operation to an actor whose manifest has no supervisor handler.
-fn granted(ctx: &ActorCtx) -> Result<(), String> {
+pub(super) fn granted(ctx: &ActorCtx) -> Result<(), String> {
     match ctx.grants.supervisor {
         Some(_) => Ok(()),
         None => {

@@ -518,13 +518,20 @@ async fn main() -> Result<()> {
         n_ev,
         None,
     ));
-    for _ in 0..q(5_000, 100) {
-        b.cmd(&format!("send {kid} x")).await?;
+    // A fresh child whose chain grows to ~10,000 events (two per handled message).
+    b.cmd("spawn-n 1 minimal.toml").await?;
+    let long = b.system.actor(&b.root).context("root")?.children[1].clone();
+    for _ in 0..q(4_998, 100) {
+        b.cmd(&format!("send {long} x")).await?;
     }
-    let events = b.system.chain(&kid).map(|c| c.len()).unwrap_or(0);
+    // Wait for the last message to be handled.
+    while b.system.chain(&long).map(|c| c.len()).unwrap_or(0) < q(10_000, 204) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let events = b.system.chain(&long).map(|c| c.len()).unwrap_or(0);
     b.timings.take(Op::GetChildEvents);
     for _ in 0..20 {
-        b.cmd(&format!("events {kid}")).await?;
+        b.cmd(&format!("events {long}")).await?;
     }
     figs.push(latency(
         &format!("get-child-events ({events}-event chain)"),

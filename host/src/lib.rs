@@ -24,16 +24,15 @@
 
 mod actor;
 mod bindings;
-pub mod chain;
 mod children;
 pub mod commands;
 mod components;
-pub mod events_file;
 mod host;
-pub mod manifest;
 pub mod metrics;
 pub mod permissions;
 mod system;
+
+pub use theater_core::{chain, events_file, manifest};
 
 pub use actor::{ActorId, ActorStore};
 pub use chain::{ChainError, ChainEvent};

@@ -7,6 +7,7 @@ use crate::actor::{
     MailboxError, Notification, Running, error_type_name, record,
 };
 use crate::chain::{Chain, ChainEvent, EventData};
+pub use theater_core::status::ActorStatus;
 use crate::children::ChildList;
 use crate::components::{ComponentCache, FileStamp};
 use crate::manifest::Manifest;
@@ -175,28 +176,6 @@ impl Default for SystemConfig {
             timings: None,
             mailbox_capacity: 10_000,
         }
-    }
-}
-
-/// Lifecycle status of an actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActorStatus {
-    /// Loading or running `init`.
-    Starting,
-    /// Live: takes messages.
-    Running,
-    /// Being stopped: takes no new messages.
-    Stopping,
-    /// Stopped (shutdown, stop-child, external stop, parent stopped).
-    Stopped,
-    /// Failed (a call returned err, trapped or timed out).
-    Failed,
-}
-
-impl ActorStatus {
-    fn is_terminal(self) -> bool {
-        matches!(self, Self::Stopped | Self::Failed)
     }
 }
 

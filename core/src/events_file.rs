@@ -4,7 +4,7 @@
 //! is for events this host writes), otherwise as hex in `data_hex`. Hashes are lowercase hex.
 
 use crate::chain::{self, ChainEvent};
-use crate::system::ActorStatus;
+use crate::status::ActorStatus;
 use serde::{Deserialize, Serialize};
 
 /// Format tag written in every file.

@@ -186,6 +186,7 @@ impl Bench {
             cache_dir,
             call_timeout: Duration::from_secs(3600),
             inherit_stdio: false,
+            max_actors: 1_000_000,
             ..SystemConfig::default()
         })?;
         let root = system.start_root(fx.dir.join("bench-parent.toml")).await?;

@@ -221,7 +221,7 @@ pub fn now_millis() -> u64 {
 /// value tree (event recording is on the hot path of every operation).
 ///
 /// ```
-/// use theater_supervisor::chain::EventData;
+/// use theater_core::chain::EventData;
 /// let d = EventData::new().str("child", "a\"b").u64("n", 3).summary("state", None).finish();
 /// assert_eq!(d, br#"{"child":"a\"b","n":3,"state":null}"#);
 /// ```

@@ -9,6 +9,83 @@ use std::path::{Path, PathBuf};
 /// Default live-children limit of a supervisor handler that does not set `max_children`.
 pub const DEFAULT_MAX_CHILDREN: u32 = 64;
 
+/// Largest manifest this host reads (files and inline manifests). A manifest is a few hundred
+/// bytes of TOML; anything near this size is a mistake or an attack, and refusing it up front
+/// keeps a spawn from reading and parsing megabytes.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Largest `init_state` file [`Manifest::read_init_state`] reads (a wasm32 actor could not hold
+/// more in its linear memory anyway).
+pub const MAX_INIT_STATE_BYTES: u64 = 1 << 30;
+
+/// Human-readable byte count for messages (`8.0 MiB`, `512 bytes`).
+fn byte_size(n: u64) -> String {
+    if n < 1 << 10 {
+        format!("{n} bytes")
+    } else if n < 1 << 20 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else if n < 1 << 30 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64)
+    }
+}
+
+/// What a path that is not a regular file is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if t.is_socket() {
+            return "a socket";
+        } else if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    "a special file"
+}
+
+/// Reads a regular file of at most `max` bytes. Checks the file's type before opening it: opening
+/// a FIFO blocks until a writer appears, and reading a device like `/dev/zero` never ends.
+/// `Err` is `(not found, message)`: `true` when the file could not be found or read at all.
+fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, (bool, String)> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| (true, e.to_string()))?;
+    if !meta.is_file() {
+        let kind = file_kind(&meta);
+        return Err((
+            false,
+            format!("it is {kind}, not a regular file, so it cannot be {what}"),
+        ));
+    }
+    let too_large = |len: u64| {
+        format!(
+            "the file is too large ({}; {what} may be at most {})",
+            byte_size(len),
+            byte_size(max)
+        )
+    };
+    if meta.len() > max {
+        return Err((false, too_large(meta.len())));
+    }
+    let file = std::fs::File::open(path).map_err(|e| (true, e.to_string()))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again: the file may have grown since it was measured.
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (true, e.to_string()))?;
+    if bytes.len() as u64 > max {
+        return Err((false, too_large(bytes.len() as u64)));
+    }
+    Ok(bytes)
+}
+
 /// Everything that can be wrong with a manifest, each with a message a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -63,6 +140,61 @@ pub struct Manifest {
     pub path: Option<PathBuf>,
     /// Directory that relative paths resolve against.
     pub dir: PathBuf,
+    /// The `[limits]` table (unset fields inherit the parent's limit).
+    pub limits: LimitsConfig,
+}
+
+/// The `[limits]` table of a manifest. Every field is optional: unset means "the parent's
+/// limit" (for a root: the host's). A child may not ask for more than its parent has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Largest size in bytes any one linear memory of the actor may grow to.
+    pub memory_bytes: Option<u64>,
+    /// Largest number of elements any one table of the actor may grow to.
+    pub table_elements: Option<u64>,
+    /// Deadline of each export call (init, handlers, callbacks), in milliseconds.
+    pub call_timeout_ms: Option<u64>,
+}
+
+impl LimitsConfig {
+    /// Field names of the `[limits]` table.
+    pub const FIELDS: [&'static str; 3] = ["memory_bytes", "table_elements", "call_timeout_ms"];
+
+    fn parse(v: &toml::Value) -> Result<Self, String> {
+        let t = v.as_table().ok_or_else(|| {
+            format!(
+                "`limits` must be a table (`[limits]`), found {}",
+                v.type_str()
+            )
+        })?;
+        let mut out = Self::default();
+        for (key, value) in t {
+            let n = match value {
+                toml::Value::Integer(n) if *n > 0 => *n as u64,
+                toml::Value::Integer(n) => {
+                    return Err(format!("`limits.{key}` must be positive, found {n}"));
+                }
+                other => {
+                    return Err(format!(
+                        "`limits.{key}` must be an integer, found {}",
+                        other.type_str()
+                    ));
+                }
+            };
+            match key.as_str() {
+                "memory_bytes" => out.memory_bytes = Some(n),
+                "table_elements" => out.table_elements = Some(n),
+                "call_timeout_ms" => out.call_timeout_ms = Some(n),
+                other => {
+                    return Err(format!(
+                        "unknown field `limits.{other}` (known: {})",
+                        Self::FIELDS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Top-level keys this host understands; anything else is ignored with a warning.
@@ -78,16 +210,31 @@ const KNOWN_KEYS: &[&str] = &[
     "long_description",
     "save_chain",
     "permission_policy",
+    "limits",
 ];
 
 impl Manifest {
     /// Reads and parses a manifest file.
+    ///
+    /// Refuses, with a message naming the path, anything that is not a regular file (a
+    /// directory, a FIFO, a device) and files above [`MAX_MANIFEST_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read(path).map_err(|source| ManifestError::NotFound {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let origin = path.display().to_string();
+        let text = read_bounded(path, MAX_MANIFEST_BYTES, "a manifest").map_err(
+            |(not_found, message)| {
+                if not_found {
+                    ManifestError::NotFound {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other(message),
+                    }
+                } else {
+                    ManifestError::Invalid {
+                        origin: origin.clone(),
+                        message,
+                    }
+                }
+            },
+        )?;
         let text = String::from_utf8(text).map_err(|_| ManifestError::Invalid {
             origin: origin.clone(),
             message: "the file is not UTF-8 text (is it a TOML manifest?)".into(),
@@ -111,6 +258,13 @@ impl Manifest {
             origin: origin.to_string(),
             message,
         };
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(invalid(format!(
+                "the manifest is too large ({}; a manifest may be at most {})",
+                byte_size(text.len() as u64),
+                byte_size(MAX_MANIFEST_BYTES)
+            )));
+        }
         let table: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         for key in table.keys() {
             // Theater manifests grew fields over time; an unknown one is reported, not fatal,
@@ -186,7 +340,12 @@ impl Manifest {
                     .push(parse_handler(h).map_err(|m| invalid(format!("{key} #{}: {m}", i + 1)))?);
             }
         }
+        let limits = match table.get("limits") {
+            Some(v) => LimitsConfig::parse(v).map_err(invalid)?,
+            None => LimitsConfig::default(),
+        };
         Ok(Self {
+            limits,
             name,
             version,
             component: dir.join(component),
@@ -195,6 +354,24 @@ impl Manifest {
             path,
             dir,
         })
+    }
+
+    /// Reads the `init_state` file, if the manifest names one: only a regular file (a FIFO or a
+    /// device like `/dev/zero` would block or never end) of at most [`MAX_INIT_STATE_BYTES`].
+    /// The error names the manifest and the path.
+    pub fn read_init_state(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(p) = &self.init_state else {
+            return Ok(None);
+        };
+        read_bounded(p, MAX_INIT_STATE_BYTES, "an init_state")
+            .map(Some)
+            .map_err(|(_, e)| {
+                format!(
+                    "{}: cannot read init_state {} ({e})",
+                    self.origin(),
+                    p.display()
+                )
+            })
     }
 
     /// The supervisor handler's settings, if the manifest has one.
@@ -310,6 +487,88 @@ mod tests {
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
         Manifest::parse(text, "test", PathBuf::from("/m"), None)
+    }
+
+    #[test]
+    fn limits_parse_and_refuse_bad_values() {
+        let m = parse(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[limits]\nmemory_bytes = 1048576\ncall_timeout_ms = 50\n",
+        )
+        .unwrap();
+        assert_eq!(m.limits.memory_bytes, Some(1 << 20));
+        assert_eq!(m.limits.call_timeout_ms, Some(50));
+        assert_eq!(m.limits.table_elements, None);
+        for (bad, want) in [
+            ("limits = 3", "`limits` must be a table"),
+            ("[limits]\nmemory_bytes = \"big\"", "must be an integer"),
+            ("[limits]\ncall_timeout_ms = 0", "must be positive"),
+            ("[limits]\nstack = 1", "unknown field `limits.stack`"),
+        ] {
+            let e = parse(&format!("name = \"a\"\ncomponent = \"a.wasm\"\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_non_regular_manifests_are_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("manifest-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = "name = \"x\"\ncomponent = \"a.wasm\"\n";
+        // 2 MiB of comments around a valid manifest: refused before parsing, file or inline.
+        let huge = format!("{ok}{}", "# padding padding padding\n".repeat(80_000));
+        let path = dir.join("huge.toml");
+        std::fs::write(&path, &huge).unwrap();
+        let e = Manifest::from_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("huge.toml") && e.contains("too large") && e.contains("at most 1.0 MiB"),
+            "{e}"
+        );
+        let e = parse(&huge).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
+        // Just under the limit still parses.
+        let fits = format!(
+            "{ok}{}",
+            "#".repeat(MAX_MANIFEST_BYTES as usize - ok.len() - 1)
+        );
+        assert!(parse(&fits).is_ok());
+        // A directory.
+        let e = Manifest::from_file(&dir).unwrap_err().to_string();
+        assert!(e.contains("is a directory, not a regular file"), "{e}");
+        // A FIFO: refused without opening it (opening would block until a writer appears).
+        let fifo = dir.join("fifo.toml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = Manifest::from_file(&fifo).unwrap_err().to_string();
+            assert!(e.contains("a FIFO (named pipe), not a regular file"), "{e}");
+        }
+        // A device never ends: refused, not read.
+        let e = Manifest::from_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a device"), "{e}");
+        // Missing: not found, with the path.
+        let e = Manifest::from_file(&dir.join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("manifest not found") && e.contains("missing.toml"),
+            "{e}"
+        );
+        // init_state: same rules.
+        let mut m = parse(ok).unwrap();
+        assert_eq!(m.read_init_state().unwrap(), None);
+        m.init_state = Some(PathBuf::from("/dev/zero"));
+        let e = m.read_init_state().unwrap_err();
+        assert!(
+            e.contains("cannot read init_state /dev/zero") && e.contains("a device"),
+            "{e}"
+        );
+        m.init_state = Some(path.clone());
+        assert_eq!(m.read_init_state().unwrap().unwrap().len(), huge.len());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
 };
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Actor ids are UUID v4 strings.
@@ -215,6 +215,40 @@ pub struct ActorStore {
     pub(crate) ctx: ActorCtx,
 }
 
+/// Enforces the actor's `[limits]`: growing a memory or table past its limit traps the call
+/// with a message naming the limit (the actor then fails with `internal`).
+impl ResourceLimiter for ActorStore {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let limit = self.ctx.grants.limits.memory_bytes;
+        if desired as u64 > limit {
+            wasmtime::bail!(
+                "memory limit exceeded: a linear memory may grow to at most limits.memory_bytes = {limit} bytes, the actor asked for {desired}"
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let limit = self.ctx.grants.limits.table_elements;
+        if desired as u64 > limit {
+            wasmtime::bail!(
+                "table limit exceeded: a table may grow to at most limits.table_elements = {limit} elements, the actor asked for {desired}"
+            );
+        }
+        Ok(true)
+    }
+}
+
 impl WasiView for ActorStore {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -275,6 +309,7 @@ impl Running {
                 ctx,
             },
         );
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
         store.set_epoch_deadline(1);
@@ -340,7 +375,7 @@ impl Running {
         R: StateResult,
         (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
     {
-        let timeout = self.ctx().system.config.call_timeout;
+        let timeout = self.ctx().grants.limits.call_timeout;
         {
             let ctx = &mut self.store.data_mut().ctx;
             ctx.record(

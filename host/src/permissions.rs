@@ -6,6 +6,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// The manifests one actor's own `allowed_manifests` lets it start: globs relative to `base`.
 #[derive(Debug, Clone)]
@@ -85,6 +86,61 @@ pub struct Grants {
     pub supervisor: Option<SupervisorGrant>,
     /// True when the actor may use `theater:simple/message-server-host`.
     pub message_server: bool,
+    /// Resource limits (never above the parent's).
+    pub limits: Limits,
+    /// Depth in the supervision tree: 0 for a root.
+    pub depth: u32,
+}
+
+/// Effective resource limits of one actor: its manifest's `[limits]`, where unset the parent's
+/// (for a root, the host's from [`crate::SystemConfig`]). Never above the parent's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest size in bytes of any one linear memory.
+    pub memory_bytes: u64,
+    /// Largest number of elements of any one table.
+    pub table_elements: u64,
+    /// Deadline of each export call.
+    pub call_timeout: Duration,
+}
+
+impl Limits {
+    /// Placeholder replaced by `for_root` / `for_child`.
+    const UNSET: Self = Self {
+        memory_bytes: 0,
+        table_elements: 0,
+        call_timeout: Duration::ZERO,
+    };
+
+    /// `m`'s limits under `parent`'s; asking for more than the parent has is refused.
+    pub fn derive(m: &Manifest, parent: &Limits, parent_is_host: bool) -> Result<Self, String> {
+        let whose = if parent_is_host {
+            "the host's"
+        } else {
+            "its parent's"
+        };
+        let pick = |key: &str, want: Option<u64>, limit: u64| match want {
+            Some(w) if w > limit => Err(format!(
+                "permission denied: {} asks for limits.{key} = {w}, above {whose} limit of {limit}",
+                m.origin()
+            )),
+            Some(w) => Ok(w),
+            None => Ok(limit),
+        };
+        let parent_ms = parent.call_timeout.as_millis().min(u64::MAX as u128) as u64;
+        Ok(Self {
+            memory_bytes: pick("memory_bytes", m.limits.memory_bytes, parent.memory_bytes)?,
+            table_elements: pick(
+                "table_elements",
+                m.limits.table_elements,
+                parent.table_elements,
+            )?,
+            call_timeout: match m.limits.call_timeout_ms {
+                None => parent.call_timeout,
+                Some(ms) => Duration::from_millis(pick("call_timeout_ms", Some(ms), parent_ms)?),
+            },
+        })
+    }
 }
 
 /// Supervisor permissions.
@@ -98,14 +154,19 @@ pub struct SupervisorGrant {
 }
 
 impl Grants {
-    /// Grants of a root actor: exactly what its manifest asks for.
-    pub fn for_root(m: &Manifest) -> Result<Self, String> {
-        Self::derive(m, None)
+    /// Grants of a root actor: exactly what its manifest asks for, within the host's limits.
+    pub fn for_root(m: &Manifest, host: &Limits) -> Result<Self, String> {
+        let mut g = Self::derive(m, None)?;
+        g.limits = Limits::derive(m, host, true)?;
+        Ok(g)
     }
 
     /// Grants of a child started by an actor holding `parent`; refuses anything the parent lacks.
     pub fn for_child(m: &Manifest, parent: &Grants) -> Result<Self, String> {
-        Self::derive(m, Some(parent))
+        let mut g = Self::derive(m, Some(parent))?;
+        g.limits = Limits::derive(m, &parent.limits, false)?;
+        g.depth = parent.depth + 1;
+        Ok(g)
     }
 
     fn derive(m: &Manifest, parent: Option<&Grants>) -> Result<Self, String> {
@@ -155,6 +216,8 @@ impl Grants {
         Ok(Self {
             supervisor,
             message_server,
+            limits: parent.map_or(Limits::UNSET, |p| p.limits),
+            depth: 0,
         })
     }
 }

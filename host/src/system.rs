@@ -7,18 +7,18 @@ use crate::actor::{
     MailboxError, Notification, Running, error_type_name, record,
 };
 use crate::chain::{Chain, ChainEvent, EventData};
-pub use theater_core::status::ActorStatus;
 use crate::children::ChildList;
 use crate::components::{ComponentCache, FileStamp};
 use crate::manifest::Manifest;
 use crate::metrics::OpTimings;
-use crate::permissions::Grants;
+use crate::permissions::{Grants, Limits};
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+pub use theater_core::status::ActorStatus;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use wasmtime::component::Linker;
@@ -46,8 +46,15 @@ pub struct SystemConfig {
     /// How long a stopped actor's in-flight call may run before the actor is killed.
     pub shutdown_timeout: Duration,
     /// Deadline of every export call (init, handlers); past it the actor fails with
-    /// `operation-timeout`.
+    /// `operation-timeout`. The host-wide ceiling of the manifests' `limits.call_timeout_ms`.
     pub call_timeout: Duration,
+    /// Host-wide ceiling (and default) of the manifests' `limits.table_elements`. The ceiling of
+    /// `limits.memory_bytes` is the allocator's `max_memory_bytes`.
+    pub table_elements: u64,
+    /// Live actors this host runs at most (every tree together); a start past it is refused.
+    pub max_actors: usize,
+    /// Deepest supervision tree: a root is at depth 0; spawning a child deeper is refused.
+    pub max_depth: u32,
     /// Receives every `runtime.log` line.
     pub log_sink: Option<LogSink>,
     /// Let guests built for WASI write to the host's stdout/stderr.
@@ -169,6 +176,9 @@ impl Default for SystemConfig {
         Self {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             call_timeout: Duration::from_secs(30),
+            table_elements: 100_000,
+            max_actors: 10_000,
+            max_depth: 32,
             log_sink: None,
             inherit_stdio: true,
             allocator: Allocator::default(),
@@ -308,6 +318,8 @@ pub(crate) struct SystemInner {
     /// Parsed manifest files by canonical path, reused while the file is unchanged.
     manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<Manifest>)>>,
     root: Mutex<Option<ActorId>>,
+    /// Live (or starting) actors, checked against `SystemConfig::max_actors`.
+    live: AtomicUsize,
     root_outcome: watch::Sender<Option<RootOutcome>>,
 }
 
@@ -349,6 +361,21 @@ impl SystemInner {
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// The host's ceiling of every actor's limits (a root's "parent" limits).
+    pub fn host_limits(&self) -> Limits {
+        let memory_bytes = match &self.config.allocator {
+            Allocator::Pooling {
+                max_memory_bytes, ..
+            }
+            | Allocator::OnDemand { max_memory_bytes } => *max_memory_bytes as u64,
+        };
+        Limits {
+            memory_bytes,
+            table_elements: self.config.table_elements,
+            call_timeout: self.config.call_timeout,
+        }
     }
 
     /// Records the latest state of an actor.
@@ -444,6 +471,13 @@ impl SystemInner {
                 "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
             ));
         }
+        let max_depth = self.config.max_depth;
+        if caller.grants.depth >= max_depth {
+            return Err(format!(
+                "limit reached: the supervision tree is already {} levels deep (SystemConfig::max_depth = {max_depth}); a child here would be deeper",
+                caller.grants.depth + 1
+            ));
+        }
         let grants = Grants::for_child(&manifest, &caller.grants)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.start(StartPlan {
@@ -463,6 +497,22 @@ impl SystemInner {
     /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
     #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
     async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+        let max = self.config.max_actors;
+        if self.live.fetch_add(1, Ordering::SeqCst) >= max {
+            let n = self.live.fetch_sub(1, Ordering::SeqCst) - 1;
+            return Err(format!(
+                "limit reached: the host already runs {n} live actors (SystemConfig::max_actors = {max})"
+            ));
+        }
+        let started = self.start_counted(plan).await;
+        if started.is_err() {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+        started
+    }
+
+    /// [`Self::start`] once a live-actor slot is reserved.
+    async fn start_counted(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
         let component = self.primary.load(&plan.manifest.component).await?;
         let origin = plan.manifest.origin();
         if component.imports_supervisor && plan.grants.supervisor.is_none() {
@@ -803,6 +853,7 @@ impl SystemInner {
                 rec.children.clear();
                 rec.set_status(status);
             }
+            self.live.fetch_sub(1, Ordering::SeqCst);
             if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
                 p.children.remove(id);
             }
@@ -1112,6 +1163,7 @@ impl ActorSystem {
             registry: Mutex::new(Registry::default()),
             manifests: Mutex::new(HashMap::new()),
             root: Mutex::new(None),
+            live: AtomicUsize::new(0),
             root_outcome: watch::channel(None).0,
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -1139,7 +1191,7 @@ impl ActorSystem {
     pub async fn start_root(&self, manifest: impl AsRef<Path>) -> Result<ActorId, SystemError> {
         let manifest =
             Manifest::from_file(manifest.as_ref()).map_err(|e| SystemError(e.to_string()))?;
-        let grants = Grants::for_root(&manifest).map_err(SystemError)?;
+        let grants = Grants::for_root(&manifest, &self.inner.host_limits()).map_err(SystemError)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.inner
             .start(StartPlan {

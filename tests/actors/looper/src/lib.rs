@@ -1,8 +1,8 @@
 //! `looper`: a child that never returns, for the deadline (`operation-timeout`) tests.
 //!
 //! `init` spins forever if its init state is exactly `loop-in-init`; the message `loop` spins
-//! forever; `ping` replies `pong`. Spinning makes no host calls, so only the host's deadline
-//! (epoch interruption) can end the call.
+//! forever; `eat` allocates memory without end; `ping` replies `pong`. Spinning makes no host
+//! calls, so only the host's deadline (epoch interruption) can end the call.
 
 wit_bindgen::generate!({ world: "message-actor", path: "../../../wit" });
 
@@ -24,10 +24,19 @@ fn spin() -> ! {
     }
 }
 
+/// Allocates (and touches) 1 MiB after another, keeping all of it, until the host stops it.
+fn eat() -> ! {
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    loop {
+        kept.push(core::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
 fn dispatch(msg: &[u8]) -> String {
     match msg {
         b"loop" => spin(),
         b"ping" => "pong".to_string(),
+        b"eat" => eat(),
         _ => format!("err unknown verb {}", String::from_utf8_lossy(msg)),
     }
 }

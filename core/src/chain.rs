@@ -84,13 +84,64 @@ pub fn event_hash(
     h.finalize().into()
 }
 
+/// Receives every event appended to a [`Chain`] (a durable store writes it down).
+pub trait ChainSink: Send + Sync {
+    /// `index` is the event's 0-based position in the whole chain.
+    fn appended(&self, index: u64, event: &ChainEvent);
+}
+
 /// An append-only, hash-linked list of events.
-#[derive(Clone, Debug, Default)]
+///
+/// With a sink and a memory window, only the newest events stay in memory (between `window` and
+/// `2 × window` of them); the older ones are in the sink's store. [`Chain::dropped`] says how
+/// many are no longer in memory.
+#[derive(Clone, Default)]
 pub struct Chain {
     events: Vec<ChainEvent>,
+    dropped: u64,
+    head: Option<[u8; 32]>,
+    sink: Option<std::sync::Arc<dyn ChainSink>>,
+    window: usize,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("len", &self.len())
+            .field("dropped", &self.dropped)
+            .field("sink", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl Chain {
+    /// An empty chain whose events also go to `sink`; `window` > 0 bounds the events kept in
+    /// memory (0 keeps all).
+    pub fn with_sink(sink: std::sync::Arc<dyn ChainSink>, window: usize) -> Self {
+        Self {
+            sink: Some(sink),
+            window,
+            ..Self::default()
+        }
+    }
+
+    /// A chain continuing a stored one: `tail` are its newest events (possibly all of them) and
+    /// `len` the number of events stored in total.
+    pub fn restore(
+        tail: Vec<ChainEvent>,
+        len: u64,
+        sink: Option<std::sync::Arc<dyn ChainSink>>,
+        window: usize,
+    ) -> Self {
+        Self {
+            head: tail.last().map(|e| e.hash),
+            dropped: len - tail.len() as u64,
+            events: tail,
+            sink,
+            window,
+        }
+    }
+
     /// Appends an event, linking it to the current head, and returns it.
     pub fn append(
         &mut self,
@@ -98,7 +149,7 @@ impl Chain {
         data: Vec<u8>,
         description: Option<String>,
     ) -> &ChainEvent {
-        let parent_hash = self.events.last().map(|e| e.hash);
+        let parent_hash = self.head;
         let timestamp = now_millis();
         let hash = event_hash(
             parent_hash.as_ref(),
@@ -107,6 +158,11 @@ impl Chain {
             timestamp,
             description.as_deref(),
         );
+        if self.window > 0 && self.events.len() >= 2 * self.window {
+            let n = self.events.len() - self.window;
+            self.events.drain(..n);
+            self.dropped += n as u64;
+        }
         self.events.push(ChainEvent {
             hash,
             parent_hash,
@@ -115,27 +171,37 @@ impl Chain {
             timestamp,
             description,
         });
-        self.events.last().expect("just pushed")
+        self.head = Some(hash);
+        let event = self.events.last().expect("just pushed");
+        if let Some(sink) = &self.sink {
+            sink.appended(self.dropped + self.events.len() as u64 - 1, event);
+        }
+        event
     }
 
-    /// All events, oldest first.
+    /// The events in memory, oldest first: all of them unless [`Chain::dropped`] is above 0.
     pub fn events(&self) -> &[ChainEvent] {
         &self.events
     }
 
-    /// Number of events.
+    /// How many of the oldest events are no longer in memory (only with a sink and a window).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Number of events in the whole chain.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.dropped as usize + self.events.len()
     }
 
     /// True when nothing was recorded yet.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
     }
 
     /// Hash of the newest event.
     pub fn head(&self) -> Option<[u8; 32]> {
-        self.events.last().map(|e| e.hash)
+        self.head
     }
 }
 
@@ -364,6 +430,29 @@ mod tests {
         c.append("b", b"{\"x\":1}".to_vec(), None);
         c.append("c", Vec::new(), Some("third".into()));
         c
+    }
+
+    #[test]
+    fn a_window_keeps_the_newest_events_and_the_sink_sees_all() {
+        struct Count(std::sync::Mutex<Vec<u64>>);
+        impl ChainSink for Count {
+            fn appended(&self, index: u64, _: &ChainEvent) {
+                self.0.lock().unwrap().push(index);
+            }
+        }
+        let sink = std::sync::Arc::new(Count(Default::default()));
+        let mut c = Chain::with_sink(sink.clone(), 4);
+        for i in 0..20u8 {
+            c.append("e", vec![i], None);
+        }
+        assert_eq!(c.len(), 20);
+        assert!(c.events().len() >= 4 && c.events().len() <= 8);
+        assert_eq!(c.dropped() as usize + c.events().len(), 20);
+        assert_eq!(*sink.0.lock().unwrap(), (0..20).collect::<Vec<u64>>());
+        assert_eq!(c.head(), c.events().last().map(|e| e.hash));
+        // The tail still links: its first event's parent is the last dropped one.
+        assert!(c.events()[0].parent_hash.is_some());
+        verify(&c.events()[1..], c.head().as_ref()).unwrap_err();
     }
 
     #[test]

@@ -20,15 +20,16 @@ pub const MAX_INIT_STATE_BYTES: u64 = 1 << 30;
 
 /// Human-readable byte count for messages (`8.0 MiB`, `512 bytes`).
 fn byte_size(n: u64) -> String {
-    if n < 1 << 10 {
-        format!("{n} bytes")
-    } else if n < 1 << 20 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else if n < 1 << 30 {
-        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
-    } else {
-        format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64)
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if n >= unit {
+            return if n.is_multiple_of(unit) {
+                format!("{} {name}", n / unit)
+            } else {
+                format!("{:.1} {name}", n as f64 / unit as f64)
+            };
+        }
     }
+    format!("{n} bytes")
 }
 
 /// What a path that is not a regular file is, for messages.
@@ -142,6 +143,8 @@ pub struct Manifest {
     pub dir: PathBuf,
     /// The `[limits]` table (unset fields inherit the parent's limit).
     pub limits: LimitsConfig,
+    /// The TOML text of an inline manifest (kept so a stored tree can be resumed).
+    pub inline_text: Option<String>,
 }
 
 /// The `[limits]` table of a manifest. Every field is optional: unset means "the parent's
@@ -345,6 +348,7 @@ impl Manifest {
             None => LimitsConfig::default(),
         };
         Ok(Self {
+            inline_text: path.is_none().then(|| text.to_string()),
             limits,
             name,
             version,
@@ -522,7 +526,7 @@ mod tests {
         std::fs::write(&path, &huge).unwrap();
         let e = Manifest::from_file(&path).unwrap_err().to_string();
         assert!(
-            e.contains("huge.toml") && e.contains("too large") && e.contains("at most 1.0 MiB"),
+            e.contains("huge.toml") && e.contains("too large") && e.contains("at most 1 MiB"),
             "{e}"
         );
         let e = parse(&huge).unwrap_err().to_string();

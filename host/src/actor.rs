@@ -125,12 +125,19 @@ pub(crate) enum Notification {
     ExternalStop {
         id: ActorId,
     },
+    /// The child was brought back by `ActorSystem::resume` after a host restart.
+    Recovered {
+        id: ActorId,
+    },
 }
 
 impl Notification {
     pub fn child(&self) -> &str {
         match self {
-            Self::Error { id, .. } | Self::Exit { id, .. } | Self::ExternalStop { id } => id,
+            Self::Error { id, .. }
+            | Self::Exit { id, .. }
+            | Self::ExternalStop { id }
+            | Self::Recovered { id } => id,
         }
     }
 }
@@ -546,6 +553,7 @@ impl Running {
             Notification::ExternalStop { .. } => {
                 ("handle-child-external-stop", exports.child_external_stop)
             }
+            Notification::Recovered { .. } => ("handle-child-recovered", exports.child_recovered),
         };
         let Some(idx) = idx else {
             self.ctx().record(
@@ -590,7 +598,7 @@ impl Running {
                 )
                 .await
             }
-            Notification::ExternalStop { id } => {
+            Notification::ExternalStop { id } | Notification::Recovered { id } => {
                 let summary = EventData::new().str("child", &child);
                 self.call::<(String,), (Option<Vec<u8>>,)>(
                     function,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 /// The export indices of the `theater:simple` functions an actor offers.
@@ -20,6 +21,8 @@ pub(crate) struct Exports {
     pub handle_request: Option<ComponentExportIndex>,
     /// `theater:extension/timer-handler.handle-timer`.
     pub handle_timer: Option<ComponentExportIndex>,
+    /// `theater:extension/recovery-handler.handle-child-recovered`.
+    pub child_recovered: Option<ComponentExportIndex>,
 }
 
 /// A compiled, linked component ready to instantiate.
@@ -64,6 +67,170 @@ impl FileStamp {
     }
 }
 
+/// Largest component file this host reads. Real components are a few MiB (an interpreter
+/// compiled to a component, tens of MiB); a file above this is a mistake or an attack, and is
+/// refused before anything is read into memory.
+pub(crate) const MAX_COMPONENT_BYTES: u64 = 512 << 20;
+
+/// Reads a component file after checking what it is: a directory, a FIFO (opening it blocks
+/// until a writer appears), a device (`/dev/zero` never ends) or a file above
+/// [`MAX_COMPONENT_BYTES`] is refused with a message naming the path.
+pub(crate) fn read_component_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let not_found = |e: std::io::Error| format!("component not found: {shown} ({e})");
+    let meta = std::fs::metadata(path).map_err(not_found)?;
+    if meta.is_dir() {
+        return Err(format!(
+            "component {shown} is a directory, not a file: `component` in the manifest must name the .wasm component file"
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "component {shown} is not a regular file (a FIFO, socket or device): `component` in the manifest must name the .wasm component file"
+        ));
+    }
+    let too_large = |len: u64| {
+        format!(
+            "component {shown} is too large ({} MiB; this host loads components of at most {} MiB)",
+            len >> 20,
+            MAX_COMPONENT_BYTES >> 20
+        )
+    };
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(not_found)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again: the file may have grown since it was measured.
+    file.take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(not_found)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// `theater:simple/actor.init` as the contract (and `wit/actor.wit`) defines it.
+const INIT_SIGNATURE: &str = "func(state: option<list<u8>>, params: tuple<string>) -> result<tuple<option<list<u8>>>, string>";
+
+/// A component-model type in WIT syntax, for messages and signature checks (named types are
+/// shown by kind: `record`, `variant`, ...).
+fn wit_type(t: &Type) -> String {
+    let list = |ts: Vec<Type>| ts.iter().map(wit_type).collect::<Vec<_>>().join(", ");
+    match t {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(l) => format!("list<{}>", wit_type(&l.ty())),
+        Type::Option(o) => format!("option<{}>", wit_type(&o.ty())),
+        Type::Tuple(t) => format!("tuple<{}>", list(t.types().collect())),
+        Type::Result(r) => match (r.ok(), r.err()) {
+            (Some(ok), Some(err)) => format!("result<{}, {}>", wit_type(&ok), wit_type(&err)),
+            (Some(ok), None) => format!("result<{}>", wit_type(&ok)),
+            (None, Some(err)) => format!("result<_, {}>", wit_type(&err)),
+            (None, None) => "result".into(),
+        },
+        Type::Record(_) => "record".into(),
+        Type::Variant(_) => "variant".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Flags(_) => "flags".into(),
+        Type::Own(_) | Type::Borrow(_) => "resource".into(),
+        _ => "an async or map type".into(),
+    }
+}
+
+/// A function type in WIT syntax, with parameter names unless `names` is false (names do not
+/// matter to the canonical ABI, so signatures are compared without them).
+fn wit_func(f: &ComponentFunc, names: bool) -> String {
+    let params: Vec<String> = f
+        .params()
+        .map(|(n, t)| {
+            if names {
+                format!("{n}: {}", wit_type(&t))
+            } else {
+                wit_type(&t)
+            }
+        })
+        .collect();
+    let results: Vec<String> = f.results().map(|t| wit_type(&t)).collect();
+    match results.len() {
+        0 => format!("func({})", params.join(", ")),
+        _ => format!("func({}) -> {}", params.join(", "), results.join(", ")),
+    }
+}
+
+/// Removes parameter names from a signature written like [`INIT_SIGNATURE`].
+fn without_names(sig: &str) -> String {
+    let (head, rest) = sig.split_once('(').unwrap_or((sig, ""));
+    let (params, tail) = rest.split_once(") ->").unwrap_or((rest, ""));
+    let params: Vec<&str> = split_top_level(params)
+        .into_iter()
+        .map(|p| p.split_once(": ").map_or(p, |(_, t)| t))
+        .collect();
+    format!("{head}({}) ->{tail}", params.join(", "))
+}
+
+/// Splits `a, b<c, d>, e` at the commas outside `<...>`.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !s[start..].trim().is_empty() {
+        out.push(s[start..].trim());
+    }
+    out
+}
+
+/// Checks that the `init` of the actor interface exported as `iface` has the contract's type,
+/// so a component built against another WIT is refused when it is loaded, with both
+/// signatures, instead of failing inside `init` with a bare type-mismatch.
+fn check_init_type(
+    engine: &Engine,
+    component: &Component,
+    iface: &str,
+    shown: &str,
+) -> Result<(), String> {
+    let ty = component.component_type();
+    let Some(ComponentItem::ComponentInstance(inst)) = ty.get_export(engine, iface).map(|e| e.ty)
+    else {
+        return Ok(());
+    };
+    let found = match inst.get_export(engine, "init").map(|e| e.ty) {
+        Some(ComponentItem::ComponentFunc(f)) => {
+            if wit_func(&f, false) == without_names(INIT_SIGNATURE) {
+                return Ok(());
+            }
+            wit_func(&f, true)
+        }
+        Some(_) => "not a function".to_string(),
+        None => return Ok(()),
+    };
+    Err(format!(
+        "{shown} exports `{iface}.init` with the wrong type: it is `{found}`, but a Theater actor's init is `{INIT_SIGNATURE}` (was it built against another version of the theater:simple WIT?)"
+    ))
+}
+
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
 const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
@@ -99,14 +266,20 @@ impl ComponentCache {
         linker: &Linker<ActorStore>,
         path: &Path,
     ) -> Result<Arc<LoadedComponent>, String> {
-        let bytes = tokio::fs::read(path)
+        let owned = path.to_path_buf();
+        let bytes = tokio::task::spawn_blocking(move || read_component_file(&owned))
             .await
-            .map_err(|e| format!("component not found: {} ({e})", path.display()))?;
+            .map_err(|e| format!("reading {} panicked: {e}", path.display()))??;
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(hit) = self.by_hash.lock().expect("cache lock").get(&hash) {
             return Ok(hit.clone());
         }
         let shown = path.display().to_string();
+        if bytes.is_empty() {
+            return Err(format!(
+                "{shown} is empty (0 bytes), so it is not a WebAssembly component"
+            ));
+        }
         if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
             return Err(format!(
                 "{shown} is not a WebAssembly component (it does not start with the \\0asm header)"
@@ -161,6 +334,11 @@ impl ComponentCache {
             inst.as_ref()
                 .and_then(|i| component.get_export_index(Some(i), name))
         };
+        if let Some(iface) = export_names.iter().find(|n| {
+            n.as_str() == "theater:simple/actor" || n.starts_with("theater:simple/actor@")
+        }) {
+            check_init_type(engine, component, iface, shown)?;
+        }
         let actor = find_iface("theater:simple/actor");
         let init = func(&actor, "init").ok_or_else(|| {
             format!(
@@ -181,6 +359,10 @@ impl ComponentCache {
                 &find_iface("theater:extension/timer-handler"),
                 "handle-timer",
             ),
+            child_recovered: func(
+                &find_iface("theater:extension/recovery-handler"),
+                "handle-child-recovered",
+            ),
         };
         Ok(LoadedComponent {
             hash_hex: hex::encode(hash),
@@ -189,5 +371,52 @@ impl ComponentCache {
             imports_supervisor,
             imports_message_server,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_files_are_checked_before_they_are_read() {
+        let dir = std::env::temp_dir().join(format!("components-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = read_component_file(&dir).unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+        let e = read_component_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_component_file(&dir.join("missing.wasm")).unwrap_err();
+        assert!(
+            e.starts_with("component not found") && e.contains("missing.wasm"),
+            "{e}"
+        );
+        // A sparse file far above the limit is refused without being read.
+        let sparse = dir.join("sparse.wasm");
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(4 << 30).unwrap();
+        let e = read_component_file(&sparse).unwrap_err();
+        assert!(
+            e.contains("sparse.wasm is too large (4096 MiB") && e.contains("at most 512 MiB"),
+            "{e}"
+        );
+        let small = dir.join("small.wasm");
+        std::fs::write(&small, b"\0asm").unwrap();
+        assert_eq!(read_component_file(&small).unwrap(), b"\0asm");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn init_signature_check() {
+        assert_eq!(
+            without_names(INIT_SIGNATURE),
+            "func(option<list<u8>>, tuple<string>) -> result<tuple<option<list<u8>>>, string>"
+        );
+        assert_eq!(
+            without_names("func(a: list<tuple<u8, string>>, b: result<u8, string>) -> string"),
+            "func(list<tuple<u8, string>>, result<u8, string>) -> string"
+        );
+        // The end-to-end tests (tests/e2e/hostile.rs) load a component whose `init` has the
+        // wrong type, and every other end-to-end test loads ones with the right type.
     }
 }

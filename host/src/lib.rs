@@ -30,6 +30,7 @@ mod components;
 mod host;
 pub mod metrics;
 pub mod permissions;
+pub mod store;
 mod system;
 
 pub use theater_core::{chain, events_file, manifest};
@@ -37,6 +38,6 @@ pub use theater_core::{chain, events_file, manifest};
 pub use actor::{ActorId, ActorStore};
 pub use chain::{ChainError, ChainEvent};
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, RootOutcome, SystemConfig,
-    SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, ResumeReport, RootOutcome,
+    SystemConfig, SystemError, engine_config,
 };

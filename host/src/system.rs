@@ -6,12 +6,13 @@ use crate::actor::{
     ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Mailbox,
     MailboxError, Notification, Running, error_type_name, record,
 };
-use crate::chain::{Chain, ChainEvent, EventData};
+use crate::chain::{Chain, ChainEvent, ChainSink, EventData};
 use crate::children::ChildList;
 use crate::components::{ComponentCache, FileStamp};
 use crate::manifest::Manifest;
 use crate::metrics::OpTimings;
 use crate::permissions::{Grants, Limits};
+use crate::store::{Storage, StoreSink, StoreWrite, StoredActor, StoredManifest};
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
@@ -66,6 +67,12 @@ pub struct SystemConfig {
     pub cache_dir: Option<PathBuf>,
     /// When set, host functions record how long supervisor operations take (benchmarks).
     pub timings: Option<Arc<OpTimings>>,
+    /// Durable store of every actor's record, chain and state (see [`crate::store`]); `None`
+    /// keeps everything in memory only.
+    pub storage: Option<Arc<dyn Storage>>,
+    /// With a store: events of each chain kept in memory (the newest; older ones are read back
+    /// from the store). 0 keeps all.
+    pub memory_events: usize,
     /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
     /// an error. Callbacks to parents are not counted.
     pub mailbox_capacity: usize,
@@ -184,6 +191,8 @@ impl Default for SystemConfig {
             allocator: Allocator::default(),
             cache_dir: None,
             timings: None,
+            storage: None,
+            memory_events: 1024,
             mailbox_capacity: 10_000,
         }
     }
@@ -215,6 +224,17 @@ pub struct ActorInfo {
     pub children: Vec<ActorId>,
     /// Number of restarts.
     pub restarts: u32,
+}
+
+/// What [`ActorSystem::resume`] brought back.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeReport {
+    /// The first root brought back ([`ActorSystem::wait_root`] waits for it).
+    pub root: Option<ActorId>,
+    /// Every actor brought back, parents before children.
+    pub resumed: Vec<ActorId>,
+    /// Actors that were running but could not be brought back, with the reason.
+    pub failed: Vec<(ActorId, String)>,
 }
 
 /// Errors of the embedding API.
@@ -291,12 +311,21 @@ pub(crate) struct ActorRecord {
     restarts: u32,
     /// Set by the parent (`theater:extension/child-control`); else the config's.
     shutdown_timeout: Option<Duration>,
+    /// Where its status, state and events are stored, if the system has a store.
+    sink: Option<Arc<StoreSink>>,
 }
 
 impl ActorRecord {
     fn set_status(&mut self, s: ActorStatus) {
         self.status = s;
         self.status_tx.send_replace(s);
+        if let Some(sink) = &self.sink {
+            sink.storage.write(StoreWrite::Status {
+                actor: sink.actor.clone(),
+                status: s,
+                restarts: self.restarts,
+            });
+        }
     }
 }
 
@@ -323,7 +352,19 @@ pub(crate) struct SystemInner {
     root_outcome: watch::Sender<Option<RootOutcome>>,
 }
 
+/// A stored actor being started again by [`ActorSystem::resume`].
+struct Recovered {
+    /// Its newest stored events (all of them unless the chain is longer than the memory window).
+    tail: Vec<ChainEvent>,
+    /// Number of stored events.
+    len: u64,
+    /// Its last stored state: what `init` gets.
+    state: Option<Vec<u8>>,
+    restarts: u32,
+}
+
 struct StartPlan {
+    recover: Option<Recovered>,
     id: ActorId,
     parent: Option<ActorId>,
     manifest: Arc<Manifest>,
@@ -331,6 +372,17 @@ struct StartPlan {
     start: StartArgs,
     path: CallPath,
     restart: bool,
+}
+
+/// Where a manifest came from, for the store.
+fn stored_manifest(m: &Manifest) -> StoredManifest {
+    match (&m.path, &m.inline_text) {
+        (Some(p), _) => StoredManifest::Path(p.clone()),
+        (None, text) => StoredManifest::Inline {
+            text: text.clone().unwrap_or_default(),
+            dir: m.dir.clone(),
+        },
+    }
 }
 
 fn unknown(id: &str) -> String {
@@ -381,8 +433,85 @@ impl SystemInner {
     /// Records the latest state of an actor.
     pub fn set_state(&self, id: &str, state: Option<Vec<u8>>) {
         if let Some(r) = self.lock().actors.get_mut(id) {
+            if let Some(sink) = &r.sink {
+                sink.storage.write(StoreWrite::State {
+                    actor: id.to_string(),
+                    state: state.clone(),
+                });
+            }
             r.state = state;
         }
+    }
+
+    /// Closes the stored record of an actor that is not brought back: a `lifecycle.failed`
+    /// event continuing its stored chain, and status `failed`.
+    fn close_stored(&self, a: &StoredActor, tail: Vec<ChainEvent>, why: &str) {
+        let Some(storage) = &self.config.storage else {
+            return;
+        };
+        let sink: Arc<dyn ChainSink> = Arc::new(StoreSink {
+            actor: a.id.clone(),
+            storage: storage.clone(),
+        });
+        let chain = Mutex::new(Chain::restore(tail, a.events, Some(sink), 0));
+        record(
+            &chain,
+            "lifecycle.failed",
+            EventData::new()
+                .str("stage", "recovery")
+                .str("error_type", "internal")
+                .str("error", why),
+            "not brought back after a host restart".into(),
+        );
+        storage.write(StoreWrite::Status {
+            actor: a.id.clone(),
+            status: ActorStatus::Failed,
+            restarts: a.restarts,
+        });
+    }
+
+    /// Waits until everything recorded so far is in the store (no-op without a store).
+    pub(crate) async fn durable(&self) {
+        if let Some(storage) = &self.config.storage {
+            match storage.sync().await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "event store could not commit"),
+                Err(_) => tracing::error!("event store writer is gone"),
+            }
+        }
+    }
+
+    /// Every event of `chain` (the actor `id`'s), reading the ones no longer in memory from the
+    /// store.
+    pub(crate) fn full_chain(&self, id: &str, chain: &Mutex<Chain>) -> Vec<ChainEvent> {
+        let (dropped, tail) = {
+            let c = chain.lock().expect("chain lock");
+            (c.dropped(), c.events().to_vec())
+        };
+        if dropped == 0 {
+            return tail;
+        }
+        let Some(storage) = &self.config.storage else {
+            return tail;
+        };
+        // The dropped events were queued to the store before the newer ones; the writer
+        // commits within milliseconds. Wait (bounded) until they are all readable.
+        for _ in 0..5_000 {
+            match storage.events(id, 0) {
+                Ok(mut stored) if stored.len() as u64 >= dropped => {
+                    stored.truncate(dropped as usize);
+                    stored.extend(tail);
+                    return stored;
+                }
+                Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a chain from the store");
+                    return tail;
+                }
+            }
+        }
+        tracing::error!(%id, "older chain events did not reach the store in time");
+        tail
     }
 
     /// The record of `child` if it is `caller`'s child (live or not).
@@ -488,8 +617,10 @@ impl SystemInner {
             start: StartArgs { mode, bytes },
             path: caller.call_path.clone(),
             restart: false,
+            recover: None,
         })
         .await?;
+        self.durable().await;
         Ok(id)
     }
 
@@ -512,7 +643,9 @@ impl SystemInner {
     }
 
     /// [`Self::start`] once a live-actor slot is reserved.
-    async fn start_counted(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+    async fn start_counted(self: &Arc<Self>, mut plan: StartPlan) -> Result<(), String> {
+        let mut recovered = plan.recover.take();
+        let recovering = recovered.is_some();
         let component = self.primary.load(&plan.manifest.component).await?;
         let origin = plan.manifest.origin();
         if component.imports_supervisor && plan.grants.supervisor.is_none() {
@@ -526,6 +659,7 @@ impl SystemInner {
             ));
         }
         let state = match (&plan.start.bytes, plan.start.mode) {
+            _ if recovering => recovered.as_mut().and_then(|r| r.state.take()),
             (Some(b), _) => Some(b.clone()),
             (None, StartMode::Resume) => None,
             (None, _) => match &plan.manifest.init_state {
@@ -543,12 +677,46 @@ impl SystemInner {
                     .actors
                     .get_mut(&plan.id)
                     .ok_or_else(|| unknown(&plan.id))?;
+                rec.restarts += 1;
                 rec.set_status(ActorStatus::Starting);
                 rec.mailbox = Some(tx);
-                rec.restarts += 1;
                 rec.chain.clone()
             } else {
-                let chain = Arc::new(Mutex::new(Chain::default()));
+                let sink = self.config.storage.as_ref().map(|storage| {
+                    Arc::new(StoreSink {
+                        actor: plan.id.clone(),
+                        storage: storage.clone(),
+                    })
+                });
+                let window = self.config.memory_events;
+                let (chain, restarts) = match recovered.take() {
+                    Some(r) => {
+                        let sink = sink.clone().map(|s| s as Arc<dyn ChainSink>);
+                        (Chain::restore(r.tail, r.len, sink, window), r.restarts)
+                    }
+                    None => {
+                        if let Some(sink) = &sink {
+                            sink.storage.write(StoreWrite::Actor(Box::new(StoredActor {
+                                id: plan.id.clone(),
+                                parent: plan.parent.clone(),
+                                name: plan.manifest.name.clone(),
+                                manifest: stored_manifest(&plan.manifest),
+                                start_mode: plan.start.mode.name().to_string(),
+                                start_bytes: plan.start.bytes.clone(),
+                                status: ActorStatus::Starting,
+                                state: None,
+                                restarts: 0,
+                                events: 0,
+                            })));
+                        }
+                        let chain = match &sink {
+                            Some(s) => Chain::with_sink(s.clone() as Arc<dyn ChainSink>, window),
+                            None => Chain::default(),
+                        };
+                        (chain, 0)
+                    }
+                };
+                let chain = Arc::new(Mutex::new(chain));
                 reg.actors.insert(
                     plan.id.clone(),
                     ActorRecord {
@@ -567,8 +735,9 @@ impl SystemInner {
                         accepts_request: component.exports.handle_request.is_some(),
                         stop_tx: None,
                         join: None,
-                        restarts: 0,
+                        restarts,
                         shutdown_timeout: None,
+                        sink,
                     },
                 );
                 reg.order.push(plan.id.clone());
@@ -586,6 +755,7 @@ impl SystemInner {
                 .opt_str("parent", plan.parent.as_deref())
                 .str("mode", plan.start.mode.name())
                 .bool("restart", plan.restart)
+                .bool("recovered", recovering)
                 .summary("state", state.as_deref()),
             format!(
                 "starting {} ({})",
@@ -704,6 +874,9 @@ impl SystemInner {
                 p.children.remove(&plan.id);
             }
         } else {
+            if let Some(rec) = reg.actors.get_mut(&plan.id) {
+                rec.set_status(ActorStatus::Failed); // the stored record keeps why
+            }
             reg.actors.remove(&plan.id);
             reg.order.retain(|i| i != &plan.id);
         }
@@ -911,6 +1084,7 @@ impl SystemInner {
             Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
         };
         self.teardown(id, terminal, false).await;
+        self.durable().await;
         if let Some(parent) = parent {
             self.notify(&parent, note);
         }
@@ -975,7 +1149,9 @@ impl SystemInner {
             }
             _ => {}
         }
-        if self.stop_actor(child, StopReason::ByParent).await? {
+        let stopped = self.stop_actor(child, StopReason::ByParent).await?;
+        self.durable().await;
+        if stopped {
             self.notify(
                 caller,
                 Notification::Exit {
@@ -1036,8 +1212,11 @@ impl SystemInner {
             start,
             path: caller.call_path.clone(),
             restart: true,
+            recover: None,
         })
-        .await
+        .await?;
+        self.durable().await;
+        Ok(())
     }
 
     /// `get-child-state`: current or last state.
@@ -1054,7 +1233,7 @@ impl SystemInner {
             self.check_child(&reg, caller, child)?;
             reg.actors[child].chain.clone()
         };
-        Ok(chain.lock().expect("chain lock").events().to_vec())
+        Ok(self.full_chain(child, &chain))
     }
 
     fn mailbox_of(&self, to: &str, request: bool) -> Result<Mailbox, String> {
@@ -1205,10 +1384,146 @@ impl ActorSystem {
                 },
                 path: Arc::new(Vec::new()),
                 restart: false,
+                recover: None,
             })
             .await
             .map_err(SystemError)?;
+        self.inner.durable().await;
         Ok(id)
+    }
+
+    /// Brings back the tree stored in [`SystemConfig::storage`] after the host stopped (crashed,
+    /// was killed or shut down with live actors): every actor that was running gets the same id,
+    /// its stored manifest and start arguments, and `init` with its last stored state; roots
+    /// first, then children in start order under their parents, and each parent is then told
+    /// through `theater:extension/recovery-handler.handle-child-recovered`. A child that cannot
+    /// be brought back is reported to its parent with `handle-child-error`; actors caught while
+    /// starting for the first time (their parent never got their id) are recorded as failed.
+    pub async fn resume(&self) -> Result<ResumeReport, SystemError> {
+        let inner = &self.inner;
+        let storage = inner.config.storage.clone().ok_or_else(|| {
+            SystemError("resume needs a store: set SystemConfig::storage (`run --data DIR`)".into())
+        })?;
+        let stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
+        let window = inner.config.memory_events as u64;
+        let mut report = ResumeReport::default();
+        let mut grants: HashMap<ActorId, Arc<Grants>> = HashMap::new();
+        for a in &stored {
+            let live = match a.status {
+                ActorStatus::Running | ActorStatus::Stopping => true,
+                ActorStatus::Starting => a.restarts > 0,
+                ActorStatus::Stopped | ActorStatus::Failed => false,
+            };
+            let tail_from = if window == 0 {
+                0
+            } else {
+                a.events.saturating_sub(window)
+            };
+            let tail = storage
+                .events(&a.id, tail_from)
+                .map_err(|e| SystemError(e.to_string()))?;
+            if !live {
+                if a.status == ActorStatus::Starting {
+                    inner.close_stored(a, tail, "the host stopped while it was starting");
+                }
+                continue;
+            }
+            let parent_grants = match &a.parent {
+                None => None,
+                Some(p) => match grants.get(p) {
+                    Some(g) => Some(g.clone()),
+                    None => {
+                        inner.close_stored(a, tail, "its parent could not be brought back");
+                        report
+                            .failed
+                            .push((a.id.clone(), "its parent could not be brought back".into()));
+                        continue;
+                    }
+                },
+            };
+            let started = async {
+                let manifest = Arc::new(
+                    match &a.manifest {
+                        StoredManifest::Path(p) => Manifest::from_file(p),
+                        StoredManifest::Inline { text, dir } => {
+                            Manifest::parse(text, "inline manifest", dir.clone(), None)
+                        }
+                    }
+                    .map_err(|e| e.to_string())?,
+                );
+                let g = Arc::new(match &parent_grants {
+                    None => Grants::for_root(&manifest, &inner.host_limits())?,
+                    Some(pg) => Grants::for_child(&manifest, pg)?,
+                });
+                let mode = match a.start_mode.as_str() {
+                    "root" => StartMode::Root,
+                    "resume" => StartMode::Resume,
+                    _ => StartMode::Spawn,
+                };
+                inner
+                    .start(StartPlan {
+                        recover: Some(Recovered {
+                            tail: tail.clone(),
+                            len: a.events,
+                            state: a.state.clone(),
+                            restarts: a.restarts,
+                        }),
+                        id: a.id.clone(),
+                        parent: a.parent.clone(),
+                        manifest,
+                        grants: g.clone(),
+                        start: StartArgs {
+                            mode,
+                            bytes: a.start_bytes.clone(),
+                        },
+                        path: Arc::new(Vec::new()),
+                        restart: false,
+                    })
+                    .await?;
+                Ok::<_, String>(g)
+            }
+            .await;
+            match started {
+                Ok(g) => {
+                    grants.insert(a.id.clone(), g);
+                    report.resumed.push(a.id.clone());
+                    if a.parent.is_none() && report.root.is_none() {
+                        report.root = Some(a.id.clone());
+                    }
+                    if let Some(parent) = &a.parent {
+                        inner.notify(parent, Notification::Recovered { id: a.id.clone() });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(id = %a.id, error = %e, "could not bring an actor back");
+                    // A start that failed before the actor was registered recorded nothing:
+                    // close its stored record here.
+                    inner.durable().await;
+                    let now = storage.events(&a.id, tail_from).unwrap_or_default();
+                    if tail_from + now.len() as u64 == a.events {
+                        inner.close_stored(a, now, &e);
+                    }
+                    report.failed.push((a.id.clone(), e.clone()));
+                    if let Some(parent) = &a.parent {
+                        let f = Failure {
+                            kind: crate::bindings::WitErrorType::Internal,
+                            message: format!("could not be brought back after a host restart: {e}"),
+                            at: std::time::Instant::now(),
+                        };
+                        inner.notify(
+                            parent,
+                            Notification::Error {
+                                id: a.id.clone(),
+                                error: f.to_wit(),
+                                at: f.at,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        inner.durable().await;
+        Ok(report)
     }
 
     /// Sends a message to an actor's `handle-send`.
@@ -1231,6 +1546,7 @@ impl ActorSystem {
             .stop_actor(id, StopReason::External)
             .await
             .map_err(SystemError)?;
+        self.inner.durable().await;
         let parent = self
             .inner
             .lock()
@@ -1247,7 +1563,7 @@ impl ActorSystem {
     /// Any actor's chain (also after it stopped), oldest first.
     pub fn chain(&self, id: &str) -> Option<Vec<ChainEvent>> {
         let chain = self.inner.lock().actors.get(id)?.chain.clone();
-        let events = chain.lock().expect("chain lock").events().to_vec();
+        let events = self.inner.full_chain(id, &chain);
         Some(events)
     }
 
@@ -1305,20 +1621,27 @@ impl ActorSystem {
 
     /// Every actor's chain with its metadata, for `--events` files.
     pub fn export_events(&self) -> crate::events_file::EventsFile {
-        let reg = self.inner.lock();
-        let actors = reg
-            .order
-            .iter()
-            .filter_map(|id| {
-                let r = reg.actors.get(id)?;
-                let events = r.chain.lock().expect("chain lock").events().to_vec();
-                Some(crate::events_file::ActorEvents::new(
-                    id,
-                    &r.name,
-                    r.parent.as_deref(),
-                    r.status,
-                    &events,
-                ))
+        let listed: Vec<_> = {
+            let reg = self.inner.lock();
+            reg.order
+                .iter()
+                .filter_map(|id| {
+                    let r = reg.actors.get(id)?;
+                    Some((
+                        id.clone(),
+                        r.name.clone(),
+                        r.parent.clone(),
+                        r.status,
+                        r.chain.clone(),
+                    ))
+                })
+                .collect()
+        };
+        let actors = listed
+            .into_iter()
+            .map(|(id, name, parent, status, chain)| {
+                let events = self.inner.full_chain(&id, &chain);
+                crate::events_file::ActorEvents::new(&id, &name, parent.as_deref(), status, &events)
             })
             .collect();
         crate::events_file::EventsFile::new(actors)

@@ -1,17 +1,36 @@
 //! `theater-supervisor run MANIFEST`: run a root actor and its tree, printing every log line.
 
+use super::data;
+use crate::store::{Durability, SqliteStore};
 use crate::{ActorSystem, LogLine, RootOutcome, SystemConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Runs the root actor of MANIFEST until it shuts down, fails, or Ctrl-C stops the tree.
+/// Runs the root actor of MANIFEST until it shuts down, fails, or Ctrl-C stops the tree. Every
+/// actor's chain, status and last state are kept in the event store of the data directory.
 #[derive(clap::Parser, Debug)]
 pub struct RunCommand {
-    /// The root actor's manifest (TOML).
-    pub manifest: PathBuf,
+    /// The root actor's manifest (TOML); not with `--resume`.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub manifest: Option<PathBuf>,
     /// When the run ends, write every actor's event chain to this file as JSON.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+    /// Data directory of the event store (SQLite, `events.db`). Default: `$THEATER_DATA_DIR`,
+    /// else `$XDG_DATA_HOME/theater-supervisor`, else `~/.local/share/theater-supervisor`.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Bring back the tree that was running when the host last stopped (same ids, last stored
+    /// states) instead of starting a new root.
+    #[arg(long)]
+    pub resume: bool,
+    /// fsync every commit (survives power loss, slower); default: commits survive the host
+    /// process dying, not the machine.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Keep nothing on disk (no event store).
+    #[arg(long, conflicts_with_all = ["data", "resume", "fsync"])]
+    pub no_store: bool,
 }
 
 /// First 8 characters of an id, as printed in log lines.
@@ -25,11 +44,45 @@ impl RunCommand {
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
             println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
         });
+        let store = if self.no_store {
+            None
+        } else {
+            let dir = data::dir_or_default(self.data.as_deref());
+            let durability = if self.fsync {
+                Durability::Fsync
+            } else {
+                Durability::Process
+            };
+            let store = Arc::new(SqliteStore::open(&dir, durability)?);
+            eprintln!("event store: {}", store.path().display());
+            Some(store)
+        };
         let system = ActorSystem::new(SystemConfig {
             log_sink: Some(sink),
+            storage: store.clone().map(|s| s as Arc<dyn crate::store::Storage>),
             ..SystemConfig::default()
         })?;
-        let root = match system.start_root(&self.manifest).await {
+        let started = match &self.manifest {
+            Some(m) => system.start_root(m).await.map_err(|e| e.to_string()),
+            None => match system.resume().await {
+                Ok(report) => {
+                    eprintln!(
+                        "resumed {} actors: {}",
+                        report.resumed.len(),
+                        report.resumed.join(" ")
+                    );
+                    for (id, why) in &report.failed {
+                        eprintln!("not resumed: {id}: {why}");
+                    }
+                    report.root.ok_or_else(|| {
+                        "nothing to resume: no root actor was running when the host stopped"
+                            .to_string()
+                    })
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let root = match started {
             Ok(id) => id,
             Err(e) => {
                 eprintln!("error: the root actor failed to start: {e}");
@@ -49,6 +102,10 @@ impl RunCommand {
         // Whatever else is still running (actors started outside the root's tree) stops too.
         system.shutdown().await;
         self.write_events(&system)?;
+        drop(system);
+        if let Some(store) = store {
+            store.close();
+        }
         Ok(match outcome {
             RootOutcome::Shutdown(data) => {
                 if let Some(d) = data {

@@ -1,40 +1,71 @@
-//! `theater-supervisor verify FILE`: check every chain of an `--events` file.
+//! `theater-supervisor verify FILE` / `verify --data DIR`: check every chain of an `--events`
+//! file or of a data directory's event store.
 
+use super::data;
 use crate::events_file::EventsFile;
+use crate::store::Storage;
 use std::path::PathBuf;
 
-/// Verifies every actor's chain in an events file written by `run --events`.
+/// Verifies every actor's chain in an events file written by `run --events`, or in the event
+/// store of a data directory written by `run --data`.
 #[derive(clap::Parser, Debug)]
 pub struct VerifyCommand {
     /// The events file (JSON).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    pub file: Option<PathBuf>,
+    /// Verify the event store of this data directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 impl VerifyCommand {
     /// Prints one line per actor; returns 0 when every chain verifies, 1 otherwise.
     pub fn exec(self) -> anyhow::Result<i32> {
-        let text = std::fs::read(&self.file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", self.file.display()))?;
-        let file: EventsFile = serde_json::from_slice(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not an events file: {e}", self.file.display()))?;
-        let problems = file.verify();
-        let events: usize = file.actors.iter().map(|a| a.events.len()).sum();
+        match (&self.file, &self.data) {
+            (Some(file), _) => Self::file(file.clone()),
+            (None, dir) => Self::store(data::dir_or_default(dir.as_deref())),
+        }
+    }
+
+    fn store(dir: PathBuf) -> anyhow::Result<i32> {
+        let store = data::open(&dir)?;
+        let actors = store.actors()?;
+        let mut problems = Vec::new();
+        let mut events = 0usize;
+        for a in &actors {
+            match store.events(&a.id, 0) {
+                Ok(chain) => {
+                    events += chain.len();
+                    if let Err(e) = crate::chain::verify(&chain, None) {
+                        problems.push(format!("{} ({}): {e}", a.id, a.name));
+                    }
+                }
+                Err(e) => problems.push(format!("{} ({}): {e}", a.id, a.name)),
+            }
+        }
+        Self::report(&problems, actors.len(), events)
+    }
+
+    fn report(problems: &[String], actors: usize, events: usize) -> anyhow::Result<i32> {
         if problems.is_empty() {
-            println!(
-                "ok: {} actors, {events} events, every chain verifies",
-                file.actors.len()
-            );
+            println!("ok: {actors} actors, {events} events, every chain verifies");
             Ok(0)
         } else {
-            for p in &problems {
+            for p in problems {
                 println!("BROKEN {p}");
             }
-            println!(
-                "{} of {} actors have a broken chain",
-                problems.len(),
-                file.actors.len()
-            );
+            println!("{} of {actors} actors have a broken chain", problems.len());
             Ok(1)
         }
+    }
+
+    fn file(file: PathBuf) -> anyhow::Result<i32> {
+        let text = std::fs::read(&file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let file: EventsFile = serde_json::from_slice(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not an events file: {e}", file.display()))?;
+        let problems = file.verify();
+        let events: usize = file.actors.iter().map(|a| a.events.len()).sum();
+        Self::report(&problems, file.actors.len(), events)
     }
 }

@@ -28,9 +28,8 @@ impl Host for ActorStore {
     async fn get_chain(&mut self) -> wasmtime::Result<Chain> {
         let ctx = &self.ctx;
         let events: Vec<MetaEvent> = {
-            let chain = ctx.chain.lock().expect("chain lock");
-            chain
-                .events()
+            ctx.system
+                .full_chain(&ctx.id, &ctx.chain)
                 .iter()
                 .map(|e| MetaEvent {
                     hash: e.short_hash(),

@@ -1,0 +1,444 @@
+//! [`SqliteStore`]: the embedded store, one SQLite database (`events.db`, WAL journal) in a data
+//! directory, written by one writer thread that commits whatever is queued as one transaction.
+
+use super::{Storage, StoreError, StoreWrite, StoredActor, StoredManifest, SyncWait};
+use crate::chain::ChainEvent;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use theater_core::status::ActorStatus;
+
+/// When commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous = NORMAL`: a committed transaction survives the host process being
+    /// killed (it is in the OS page cache); an OS crash or power loss may lose the last ones.
+    #[default]
+    Process,
+    /// WAL with `synchronous = FULL`: every commit is fsync'ed before it counts as durable.
+    Fsync,
+}
+
+/// Name of the database file in a data directory.
+pub const DB_FILE: &str = "events.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    parent TEXT,
+    name TEXT NOT NULL,
+    manifest_path TEXT,
+    manifest_text TEXT,
+    manifest_dir TEXT,
+    start_mode TEXT NOT NULL,
+    start_bytes BLOB,
+    status TEXT NOT NULL,
+    state BLOB,
+    restarts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    actor TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    parent_hash BLOB,
+    event_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    timestamp INTEGER NOT NULL,
+    description TEXT,
+    PRIMARY KEY (actor, idx)
+) WITHOUT ROWID;
+";
+
+enum Msg {
+    Write(StoreWrite),
+    Sync(tokio::sync::oneshot::Sender<Result<(), String>>),
+    Close,
+}
+
+/// SQLite store in a data directory.
+pub struct SqliteStore {
+    path: PathBuf,
+    tx: Option<Mutex<Sender<Msg>>>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn status_name(s: ActorStatus) -> &'static str {
+    match s {
+        ActorStatus::Starting => "starting",
+        ActorStatus::Running => "running",
+        ActorStatus::Stopping => "stopping",
+        ActorStatus::Stopped => "stopped",
+        ActorStatus::Failed => "failed",
+    }
+}
+
+fn parse_status(s: &str) -> Result<ActorStatus, StoreError> {
+    Ok(match s {
+        "starting" => ActorStatus::Starting,
+        "running" => ActorStatus::Running,
+        "stopping" => ActorStatus::Stopping,
+        "stopped" => ActorStatus::Stopped,
+        "failed" => ActorStatus::Failed,
+        other => return Err(StoreError(format!("unknown stored status `{other}`"))),
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` for reading and writing.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Fsync => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; {SCHEMA}"
+        ))
+        .map_err(|e| StoreError(format!("cannot set up {}: {e}", path.display())))?;
+        let (tx, rx) = channel();
+        let writer = std::thread::Builder::new()
+            .name("theater-store".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(err)?;
+        let reader = Self::reader(&path)?;
+        Ok(Self {
+            path,
+            tx: Some(Mutex::new(tx)),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Opens the store in `dir` read-only (for `verify`, `events`, `tree`), even while a host
+    /// is writing it.
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError(format!(
+                "no event store in {} (expected {}; `theater-supervisor run --data {}` creates it)",
+                dir.display(),
+                path.display(),
+                dir.display()
+            )));
+        }
+        Ok(Self {
+            reader: Mutex::new(Self::reader(&path)?),
+            path,
+            tx: None,
+            writer: Mutex::new(None),
+        })
+    }
+
+    fn reader(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        Ok(conn)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// One stored actor.
+    pub fn actor(&self, id: &str) -> Result<Option<StoredActor>, StoreError> {
+        Ok(self.actors()?.into_iter().find(|a| a.id == id))
+    }
+
+    /// Commits everything queued and stops the writer (also done on drop).
+    pub fn close(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.lock().expect("store sender").send(Msg::Close);
+        }
+        if let Some(w) = self.writer.lock().expect("writer handle").take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Storage for SqliteStore {
+    fn write(&self, w: StoreWrite) {
+        match &self.tx {
+            Some(tx) => {
+                if tx
+                    .lock()
+                    .expect("store sender")
+                    .send(Msg::Write(w))
+                    .is_err()
+                {
+                    tracing::error!("event store writer has stopped; a write was lost");
+                }
+            }
+            None => tracing::error!("event store opened read-only; a write was dropped"),
+        }
+    }
+
+    fn sync(&self) -> SyncWait {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        match &self.tx {
+            Some(tx) => {
+                if let Err(e) = tx.lock().expect("store sender").send(Msg::Sync(done)) {
+                    if let Msg::Sync(done) = e.0 {
+                        let _ = done.send(Err("event store writer has stopped".into()));
+                    }
+                }
+            }
+            None => {
+                let _ = done.send(Ok(()));
+            }
+        }
+        wait
+    }
+
+    fn actors(&self) -> Result<Vec<StoredActor>, StoreError> {
+        let conn = self.reader.lock().expect("store reader");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT a.id, a.parent, a.name, a.manifest_path, a.manifest_text, a.manifest_dir,
+                        a.start_mode, a.start_bytes, a.status, a.state, a.restarts,
+                        (SELECT COUNT(*) FROM events e WHERE e.actor = a.id)
+                 FROM actors a ORDER BY a.seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<Vec<u8>>>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, Option<Vec<u8>>>(9)?,
+                    r.get::<_, u32>(10)?,
+                    r.get::<_, u64>(11)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, parent, name, mpath, mtext, mdir, mode, bytes, status, state, restarts, n) =
+                row.map_err(err)?;
+            let manifest = match (mpath, mtext, mdir) {
+                (Some(p), _, _) => StoredManifest::Path(p.into()),
+                (None, Some(text), Some(dir)) => StoredManifest::Inline {
+                    text,
+                    dir: dir.into(),
+                },
+                _ => return Err(StoreError(format!("actor {id}: no stored manifest"))),
+            };
+            out.push(StoredActor {
+                id,
+                parent,
+                name,
+                manifest,
+                start_mode: mode,
+                start_bytes: bytes,
+                status: parse_status(&status)?,
+                state,
+                restarts,
+                events: n,
+            });
+        }
+        Ok(out)
+    }
+
+    fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
+        let conn = self.reader.lock().expect("store reader");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT idx, hash, parent_hash, event_type, data, timestamp, description
+                 FROM events WHERE actor = ?1 AND idx >= ?2 ORDER BY idx",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![actor, from as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        let mut expect = from as i64;
+        for row in rows {
+            let (idx, hash, parent, event_type, data, timestamp, description) = row.map_err(err)?;
+            if idx != expect {
+                return Err(StoreError(format!(
+                    "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
+                )));
+            }
+            expect += 1;
+            let hash32 = |b: Vec<u8>, what: &str| -> Result<[u8; 32], StoreError> {
+                b.try_into().map_err(|b: Vec<u8>| {
+                    StoreError(format!(
+                        "actor {actor}: event {idx}: {what} is {} bytes, not 32",
+                        b.len()
+                    ))
+                })
+            };
+            out.push(ChainEvent {
+                hash: hash32(hash, "hash")?,
+                parent_hash: parent.map(|p| hash32(p, "parent hash")).transpose()?,
+                event_type,
+                data,
+                timestamp: timestamp as u64,
+                description,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The writer thread: each batch of queued writes is one transaction; barriers queued in the
+/// batch are answered after its commit.
+fn write_loop(mut conn: Connection, rx: Receiver<Msg>) {
+    const BATCH: usize = 4096;
+    let mut waiters = Vec::new();
+    let mut closing = false;
+    while !closing {
+        let Ok(first) = rx.recv() else { break };
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(error = %e, "event store: cannot begin a transaction");
+                continue;
+            }
+        };
+        let mut failed: Option<String> = None;
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(w) => {
+                    if let Err(e) = apply(&tx, w) {
+                        tracing::error!(error = %e, "event store: write failed");
+                        failed.get_or_insert(e.to_string());
+                    }
+                }
+                Msg::Sync(done) => waiters.push(done),
+                Msg::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+            n += 1;
+            if n < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let committed = tx.commit().map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "event store: commit failed");
+        }
+        let result = committed.and(failed.map_or(Ok(()), Err));
+        for w in waiters.drain(..) {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> {
+    match w {
+        StoreWrite::Actor(a) => {
+            let (path, text, dir) = match &a.manifest {
+                StoredManifest::Path(p) => (Some(p.display().to_string()), None, None),
+                StoredManifest::Inline { text, dir } => {
+                    (None, Some(text.clone()), Some(dir.display().to_string()))
+                }
+            };
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT seq FROM actors WHERE id = ?1")?
+                .query_row([&a.id], |r| r.get(0))
+                .optional()?;
+            if existing.is_none() {
+                tx.prepare_cached(
+                    "INSERT INTO actors (id, parent, name, manifest_path, manifest_text, manifest_dir,
+                                         start_mode, start_bytes, status, state, restarts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    a.id,
+                    a.parent,
+                    a.name,
+                    path,
+                    text,
+                    dir,
+                    a.start_mode,
+                    a.start_bytes,
+                    status_name(a.status),
+                    a.state,
+                    a.restarts
+                ])?;
+            }
+        }
+        StoreWrite::Event {
+            actor,
+            index,
+            event,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (actor, idx, hash, parent_hash, event_type, data, timestamp, description)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                actor,
+                index as i64,
+                &event.hash[..],
+                event.parent_hash.as_ref().map(|h| &h[..]),
+                event.event_type,
+                event.data,
+                event.timestamp as i64,
+                event.description
+            ])?;
+        }
+        StoreWrite::State { actor, state } => {
+            tx.prepare_cached("UPDATE actors SET state = ?2 WHERE id = ?1")?
+                .execute(params![actor, state])?;
+        }
+        StoreWrite::Status {
+            actor,
+            status,
+            restarts,
+        } => {
+            tx.prepare_cached("UPDATE actors SET status = ?2, restarts = ?3 WHERE id = ?1")?
+                .execute(params![actor, status_name(status), restarts])?;
+        }
+    }
+    Ok(())
+}

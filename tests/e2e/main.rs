@@ -6,6 +6,7 @@ mod chain;
 mod cli;
 mod deadlocks;
 mod errors;
+mod hostile;
 mod limits;
 mod messaging;
 mod notifications;

@@ -45,6 +45,11 @@ bench: guests
     cargo build --release -p theater-bench
     ./target/release/theater-bench
 
+# Crash inputs land in fuzz/artifacts/<target>/; the corpus a run grows in fuzz/target/corpus/.
+# Fuzz the manifest parser, events file and event chain for SECONDS per target (not in `test`).
+fuzz seconds="60":
+    scripts/fuzz.sh {{seconds}}
+
 # Run the demo supervision tree (spawn, crash, restart, resume, event chain).
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json

@@ -361,6 +361,9 @@ struct Recovered {
     /// Its last stored state: what `init` gets.
     state: Option<Vec<u8>>,
     restarts: u32,
+    /// Opens when the whole tree is back: until then the actor takes no message, so a parent
+    /// sees all its recovered children from its first message on.
+    gate: watch::Receiver<bool>,
 }
 
 struct StartPlan {
@@ -646,6 +649,7 @@ impl SystemInner {
     async fn start_counted(self: &Arc<Self>, mut plan: StartPlan) -> Result<(), String> {
         let mut recovered = plan.recover.take();
         let recovering = recovered.is_some();
+        let gate = recovered.as_ref().map(|r| r.gate.clone());
         let component = self.primary.load(&plan.manifest.component).await?;
         let origin = plan.manifest.origin();
         if component.imports_supervisor && plan.grants.supervisor.is_none() {
@@ -811,6 +815,10 @@ impl SystemInner {
         // Spawned under the registry lock so the task cannot finish before it is registered.
         let join = tokio::spawn(async move {
             // Every successful call already published the state: the registry holds the last one.
+            if let Some(mut gate) = gate {
+                // Closed early (resume gave up) also lets it run.
+                let _ = gate.wait_for(|open| *open).await;
+            }
             let exit = match shutdown_in_init {
                 Some(data) => Exit::Shutdown(data),
                 None => running.run(rx, stop_rx).await,
@@ -1407,6 +1415,7 @@ impl ActorSystem {
         let stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
         let window = inner.config.memory_events as u64;
         let mut report = ResumeReport::default();
+        let (gate_tx, gate) = watch::channel(false);
         let mut grants: HashMap<ActorId, Arc<Grants>> = HashMap::new();
         for a in &stored {
             let live = match a.status {
@@ -1467,6 +1476,7 @@ impl ActorSystem {
                             len: a.events,
                             state: a.state.clone(),
                             restarts: a.restarts,
+                            gate: gate.clone(),
                         }),
                         id: a.id.clone(),
                         parent: a.parent.clone(),
@@ -1523,6 +1533,7 @@ impl ActorSystem {
             }
         }
         inner.durable().await;
+        gate_tx.send_replace(true);
         Ok(report)
     }
 

@@ -265,3 +265,28 @@ pub fn call_started(system: &ActorSystem, id: &str, function: &str) -> bool {
         .iter()
         .any(|e| e.event_type == "call.start" && String::from_utf8_lossy(&e.data).contains(&needle))
 }
+
+/// The `theater-supervisor` binary, built once per test run.
+pub fn cli_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // Built once per test run, even if a binary exists: with a shared `CARGO_TARGET_DIR`
+            // (a build cache, a second worktree) the one there may come from other sources.
+            // `--workspace`, not `-p theater-supervisor`: features then resolve as for
+            // `cargo test --workspace`, so this reuses its artifacts instead of rebuilding
+            // wasmtime with another feature set (minutes on a clean checkout).
+            let ok = std::process::Command::new(env!("CARGO"))
+                .args(["build", "-q", "--workspace", "--bin", "theater-supervisor"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo build")
+                .success();
+            assert!(ok, "building the CLI failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .map_or_else(|| repo_root().join("target"), |t| repo_root().join(t));
+            target.join("debug/theater-supervisor")
+        })
+        .clone()
+}

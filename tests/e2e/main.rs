@@ -4,6 +4,7 @@
 mod adapter;
 mod chain;
 mod cli;
+mod crash;
 mod deadlocks;
 mod errors;
 mod hostile;

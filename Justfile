@@ -50,6 +50,12 @@ bench: guests
 fuzz seconds="60":
     scripts/fuzz.sh {{seconds}}
 
+# Soak: 100,000 spawn / crash / restart / stop cycles on a durable store, RSS every 10,000;
+# fails if RSS at the end is more than 10% above RSS after the first 10,000 (a leak).
+soak cycles="100000": guests
+    cargo build --release -p theater-bench --bin theater-soak
+    ./target/release/theater-soak --cycles {{cycles}}
+
 # Run the demo supervision tree (spawn, crash, restart, resume, event chain).
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json

@@ -73,6 +73,9 @@ pub struct SystemConfig {
     /// With a store: events of each chain kept in memory (the newest; older ones are read back
     /// from the store). 0 keeps all.
     pub memory_events: usize,
+    /// Records (state, chain) of ended actors kept in memory for `get-child-state` /
+    /// `get-child-events`; older ones are dropped (with a store, those two then read it).
+    pub retain_stopped: usize,
     /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
     /// an error. Callbacks to parents are not counted.
     pub mailbox_capacity: usize,
@@ -193,6 +196,7 @@ impl Default for SystemConfig {
             timings: None,
             storage: None,
             memory_events: 1024,
+            retain_stopped: 10_000,
             mailbox_capacity: 10_000,
         }
     }
@@ -332,8 +336,40 @@ impl ActorRecord {
 #[derive(Default)]
 pub(crate) struct Registry {
     actors: HashMap<ActorId, ActorRecord>,
-    /// Ids in creation order (for listings and event dumps).
+    /// Ids in creation order (for listings and event dumps); may hold evicted ids until the
+    /// next compaction.
     order: Vec<ActorId>,
+    /// Actors that ended, oldest first: past `SystemConfig::retain_stopped` their records are
+    /// dropped from memory.
+    ended: std::collections::VecDeque<ActorId>,
+    /// Evicted ids still in `order`.
+    evicted: usize,
+}
+
+impl Registry {
+    /// Notes that `id` ended; drops the oldest ended records beyond `retain`.
+    fn ended(&mut self, id: &str, retain: usize) {
+        self.ended.push_back(id.to_string());
+        while self.ended.len() > retain {
+            let Some(old) = self.ended.pop_front() else {
+                break;
+            };
+            // It may have been restarted since (then it is live, or ended again later).
+            if self
+                .actors
+                .get(&old)
+                .is_some_and(|r| r.status.is_terminal())
+            {
+                self.actors.remove(&old);
+                self.evicted += 1;
+            }
+        }
+        if self.evicted > 1024 && self.evicted * 2 > self.order.len() {
+            let actors = &self.actors;
+            self.order.retain(|id| actors.contains_key(id));
+            self.evicted = 0;
+        }
+    }
 }
 
 /// Shared state of the system; every actor's host functions hold an `Arc` of it.
@@ -389,7 +425,18 @@ fn stored_manifest(m: &Manifest) -> StoredManifest {
 }
 
 fn unknown(id: &str) -> String {
-    format!("unknown actor id `{id}`: no actor with this id exists")
+    format!(
+        "unknown actor id `{}`: no actor with this id exists",
+        short_id(id)
+    )
+}
+
+/// An id as shown in error messages: at most 100 characters (a hostile id may be megabytes).
+fn short_id(id: &str) -> std::borrow::Cow<'_, str> {
+    match id.char_indices().nth(100) {
+        Some((i, _)) => format!("{}... ({} bytes)", &id[..i], id.len()).into(),
+        None => id.into(),
+    }
 }
 
 impl SystemInner {
@@ -519,10 +566,12 @@ impl SystemInner {
 
     /// The record of `child` if it is `caller`'s child (live or not).
     fn check_child(&self, reg: &Registry, caller: &str, child: &str) -> Result<(), String> {
-        let rec = reg
-            .actors
-            .get(child)
-            .ok_or_else(|| format!("unknown child id `{child}`: no actor with this id exists"))?;
+        let rec = reg.actors.get(child).ok_or_else(|| {
+            format!(
+                "unknown child id `{}`: no actor with this id exists",
+                short_id(child)
+            )
+        })?;
         if rec.parent.as_deref() != Some(caller) {
             return Err(format!(
                 "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
@@ -547,6 +596,21 @@ impl SystemInner {
                 )
             })?;
             sup.check_manifest(&comp, &format!("inline manifest `{}`", manifest.name))?;
+            // So must its init_state: otherwise a guest could read any host file into a
+            // child's state and then get-child-state it.
+            if let Some(p) = &manifest.init_state {
+                let st = p
+                    .canonicalize()
+                    .map_err(|e| format!("init_state not found: {} ({e})", p.display()))?;
+                sup.check_manifest(
+                    &st,
+                    &format!(
+                        "init_state {} of inline manifest `{}`",
+                        p.display(),
+                        manifest.name
+                    ),
+                )?;
+            }
             return Ok(Arc::new(manifest));
         }
         if m.trim().is_empty() {
@@ -606,8 +670,8 @@ impl SystemInner {
         let max_depth = self.config.max_depth;
         if caller.grants.depth >= max_depth {
             return Err(format!(
-                "limit reached: the supervision tree is already {} levels deep (SystemConfig::max_depth = {max_depth}); a child here would be deeper",
-                caller.grants.depth + 1
+                "limit reached: this actor is at depth {} of the supervision tree (the root is at depth 0) and SystemConfig::max_depth = {max_depth}, so it may not have children",
+                caller.grants.depth
             ));
         }
         let grants = Grants::for_child(&manifest, &caller.grants)?;
@@ -666,12 +730,12 @@ impl SystemInner {
             _ if recovering => recovered.as_mut().and_then(|r| r.state.take()),
             (Some(b), _) => Some(b.clone()),
             (None, StartMode::Resume) => None,
-            (None, _) => match &plan.manifest.init_state {
-                Some(p) => Some(std::fs::read(p).map_err(|e| {
-                    format!("{origin}: cannot read init_state {} ({e})", p.display())
-                })?),
-                None => None,
-            },
+            (None, _) => {
+                let m = plan.manifest.clone();
+                tokio::task::spawn_blocking(move || m.read_init_state())
+                    .await
+                    .map_err(|e| format!("{origin}: reading init_state panicked: {e}"))??
+            }
         };
         let (tx, rx) = Mailbox::new();
         let chain = {
@@ -1035,6 +1099,9 @@ impl SystemInner {
                 rec.set_status(status);
             }
             self.live.fetch_sub(1, Ordering::SeqCst);
+            if !keep_link {
+                reg.ended(id, self.config.retain_stopped);
+            }
             if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
                 p.children.remove(id);
             }
@@ -1229,19 +1296,60 @@ impl SystemInner {
 
     /// `get-child-state`: current or last state.
     pub fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
-        let reg = self.lock();
-        self.check_child(&reg, caller, child)?;
-        Ok(reg.actors[child].state.clone())
+        {
+            let reg = self.lock();
+            if reg.actors.contains_key(child) {
+                self.check_child(&reg, caller, child)?;
+                return Ok(reg.actors[child].state.clone());
+            }
+        }
+        Ok(self.stored_child(caller, child)?.state)
+    }
+
+    /// A child whose record was dropped from memory (`retain_stopped`), from the store.
+    fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
+        let missing = || {
+            format!(
+                "unknown child id `{}`: no actor with this id exists",
+                short_id(child)
+            )
+        };
+        let storage = self.config.storage.as_ref().ok_or_else(missing)?;
+        let a = storage
+            .actor(child)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(missing)?;
+        if a.parent.as_deref() != Some(caller) {
+            return Err(format!(
+                "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
+            ));
+        }
+        Ok(a)
     }
 
     /// `get-child-events`: the whole chain, oldest first.
     pub fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
         let chain = {
             let reg = self.lock();
-            self.check_child(&reg, caller, child)?;
-            reg.actors[child].chain.clone()
+            if reg.actors.contains_key(child) {
+                self.check_child(&reg, caller, child)?;
+                Some(reg.actors[child].chain.clone())
+            } else {
+                None
+            }
         };
-        Ok(self.full_chain(child, &chain))
+        match chain {
+            Some(chain) => Ok(self.full_chain(child, &chain)),
+            None => {
+                self.stored_child(caller, child)?;
+                self.config
+                    .storage
+                    .as_ref()
+                    .expect("stored_child needs a store")
+                    .events(child, 0)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     fn mailbox_of(&self, to: &str, request: bool) -> Result<Mailbox, String> {

@@ -34,22 +34,7 @@ const RUNAWAY_LEVELS: usize = 200;
 /// Cases that fail because of a known host bug, with where it is and how to fix it. They still
 /// run every time (and the health check after them must pass); a listed case that starts to
 /// pass fails the test, so the entry is removed together with the fix (strict expected-failure).
-const KNOWN_HOST_BUGS: &[(&str, &str)] = &[
-    (
-        "manifest: init_state is a FIFO (reading it would block forever)",
-        "host/src/system.rs `start` reads `init_state` with a blocking `std::fs::read` on the \
-         async worker and without checking the file type (a FIFO blocks, /dev/zero never ends); \
-         fix: read it with `Manifest::read_init_state` (regular files up to 1 GiB) inside \
-         `tokio::task::spawn_blocking`",
-    ),
-    (
-        "manifest: inline manifest whose init_state is outside the allowed tree",
-        "host/src/system.rs `resolve_manifest` checks an inline manifest's component against \
-         the caller's allowed tree but not its `init_state`, so a guest can read any host file \
-         into a child's state and then `get-child-state` it; fix: canonicalize `init_state` and \
-         `sup.check_manifest` it like the component",
-    ),
-];
+const KNOWN_HOST_BUGS: &[(&str, &str)] = &[];
 
 /// What the setup closures may touch.
 struct Env<'a> {

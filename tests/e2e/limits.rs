@@ -185,7 +185,7 @@ async fn the_host_caps_live_actors_and_tree_depth() {
     let low = r.strip_prefix("ok ").expect("depth 2 allowed").to_string();
     let r = cmd(&h.system, &low, &["spawn", "child.toml"]).await;
     assert!(
-        r.starts_with("err limit reached: the supervision tree is already 3 levels deep"),
+        r.starts_with("err limit reached: this actor is at depth 2 of the supervision tree"),
         "{r}"
     );
     // Live actors: root + mid + low = 3; one more fits, the next is refused.

@@ -110,6 +110,8 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self) -> SyncWait;
     /// Every stored actor, in creation order.
     fn actors(&self) -> Result<Vec<StoredActor>, StoreError>;
+    /// One stored actor.
+    fn actor(&self, id: &str) -> Result<Option<StoredActor>, StoreError>;
     /// Stored events of one actor from position `from` on, oldest first.
     fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError>;
 }

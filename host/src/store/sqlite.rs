@@ -161,11 +161,6 @@ impl SqliteStore {
         &self.path
     }
 
-    /// One stored actor.
-    pub fn actor(&self, id: &str) -> Result<Option<StoredActor>, StoreError> {
-        Ok(self.actors()?.into_iter().find(|a| a.id == id))
-    }
-
     /// Commits everything queued and stops the writer (also done on drop).
     pub fn close(&self) {
         if let Some(tx) = &self.tx {
@@ -218,17 +213,31 @@ impl Storage for SqliteStore {
     }
 
     fn actors(&self) -> Result<Vec<StoredActor>, StoreError> {
+        self.select_actors(None)
+    }
+
+    fn actor(&self, id: &str) -> Result<Option<StoredActor>, StoreError> {
+        Ok(self.select_actors(Some(id))?.pop())
+    }
+
+    fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
+        self.select_events(actor, from)
+    }
+}
+
+impl SqliteStore {
+    fn select_actors(&self, only: Option<&str>) -> Result<Vec<StoredActor>, StoreError> {
         let conn = self.reader.lock().expect("store reader");
         let mut stmt = conn
             .prepare_cached(
                 "SELECT a.id, a.parent, a.name, a.manifest_path, a.manifest_text, a.manifest_dir,
                         a.start_mode, a.start_bytes, a.status, a.state, a.restarts,
                         (SELECT COUNT(*) FROM events e WHERE e.actor = a.id)
-                 FROM actors a ORDER BY a.seq",
+                 FROM actors a WHERE ?1 IS NULL OR a.id = ?1 ORDER BY a.seq",
             )
             .map_err(err)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([only], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<String>>(1)?,
@@ -273,7 +282,7 @@ impl Storage for SqliteStore {
         Ok(out)
     }
 
-    fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
+    fn select_events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
         let conn = self.reader.lock().expect("store reader");
         let mut stmt = conn
             .prepare_cached(

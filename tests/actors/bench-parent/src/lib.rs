@@ -5,7 +5,8 @@
 //! `stop-all` (newest first), `restart-n <n>` (the first child, n times), `request-n <n> <id>`,
 //! `events <id>` (reads a child's chain once), `crash-n <n> <manifest>` (spawns one child and
 //! crashes it n times: each `handle-child-error` restarts it and crashes it again),
-//! `crashes-left`, `send <id> <msg>`, `count`.
+//! `crashes-left`, `cycle-n <n> <manifest>` (soak: n times spawn a child, crash it, restart it
+//! from `handle-child-error`, stop it), `cycles-left`, `send <id> <msg>`, `count`.
 
 wit_bindgen::generate!({ world: "full-actor", path: "../../../wit" });
 
@@ -27,6 +28,19 @@ type State = Option<Vec<u8>>;
 /// Crashes still to provoke in a `crash-n` run (kept in the instance's memory: this actor's
 /// state bytes stay untouched so the host's state handling is not what is measured).
 static CRASHES_LEFT: AtomicU32 = AtomicU32::new(0);
+
+/// Soak cycles still to run (`cycle-n`).
+static CYCLES_LEFT: AtomicU32 = AtomicU32::new(0);
+
+/// The child manifest of the `cycle-n` run (kept in memory like the counters above).
+static CYCLE_MANIFEST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Spawns a child and makes it crash (`boom` traps the `minimal` actor).
+fn spawn_and_crash(manifest: &str) -> Result<String, String> {
+    let id = supervisor::spawn(manifest, None)?;
+    message_server_host::send(&id, b"boom")?;
+    Ok(id)
+}
 
 fn run(msg: &str) -> String {
     let mut words = msg.split(' ');
@@ -92,6 +106,17 @@ fn run(msg: &str) -> String {
                 Err(e) => format!("err {e}"),
             }
         }
+        "cycle-n" => {
+            let n: u32 = arg().parse().unwrap_or(0);
+            let manifest = arg();
+            *CYCLE_MANIFEST.lock().unwrap() = manifest.clone();
+            CYCLES_LEFT.store(n, Ordering::SeqCst);
+            match spawn_and_crash(&manifest) {
+                Ok(id) => format!("ok {id}"),
+                Err(e) => format!("err {e}"),
+            }
+        }
+        "cycles-left" => format!("ok {}", CYCLES_LEFT.load(Ordering::SeqCst)),
         "crashes-left" => format!("ok {}", CRASHES_LEFT.load(Ordering::SeqCst)),
         "send" => {
             let id = arg();
@@ -137,6 +162,17 @@ impl MessageServerClient for BenchParent {
 
 impl Handlers for BenchParent {
     fn handle_child_error(state: State, (id, _err): (String, WitActorError)) -> Result<(State,), String> {
+        let cycles = CYCLES_LEFT.load(Ordering::SeqCst);
+        if cycles > 0 {
+            // One soak cycle: the child crashed; restart it, stop it, start the next one.
+            supervisor::restart_child(&id)?;
+            supervisor::stop_child(&id)?;
+            CYCLES_LEFT.store(cycles - 1, Ordering::SeqCst);
+            if cycles > 1 {
+                spawn_and_crash(&CYCLE_MANIFEST.lock().unwrap())?;
+            }
+            return Ok((state,));
+        }
         let left = CRASHES_LEFT.load(Ordering::SeqCst);
         if left > 0 {
             CRASHES_LEFT.store(left - 1, Ordering::SeqCst);

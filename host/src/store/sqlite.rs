@@ -199,10 +199,10 @@ impl Storage for SqliteStore {
         let (done, wait) = tokio::sync::oneshot::channel();
         match &self.tx {
             Some(tx) => {
-                if let Err(e) = tx.lock().expect("store sender").send(Msg::Sync(done)) {
-                    if let Msg::Sync(done) = e.0 {
-                        let _ = done.send(Err("event store writer has stopped".into()));
-                    }
+                if let Err(e) = tx.lock().expect("store sender").send(Msg::Sync(done))
+                    && let Msg::Sync(done) = e.0
+                {
+                    let _ = done.send(Err("event store writer has stopped".into()));
                 }
             }
             None => {
@@ -304,15 +304,13 @@ impl SqliteStore {
             })
             .map_err(err)?;
         let mut out = Vec::new();
-        let mut expect = from as i64;
-        for row in rows {
+        for (expect, row) in (from as i64..).zip(rows) {
             let (idx, hash, parent, event_type, data, timestamp, description) = row.map_err(err)?;
             if idx != expect {
                 return Err(StoreError(format!(
                     "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
                 )));
             }
-            expect += 1;
             let hash32 = |b: Vec<u8>, what: &str| -> Result<[u8; 32], StoreError> {
                 b.try_into().map_err(|b: Vec<u8>| {
                     StoreError(format!(

@@ -31,7 +31,7 @@ build:
 
 # Build the guests and the compositions, then run every host unit test and end-to-end test.
 test: guests compose
-    cargo test --workspace --no-fail-fast -- --test-threads 2
+    cargo test --workspace --no-fail-fast -- --test-threads 2 --show-output
 
 # Format check and clippy with warnings denied.
 lint:

@@ -196,7 +196,7 @@ impl Default for SystemConfig {
             timings: None,
             storage: None,
             memory_events: 1024,
-            retain_stopped: 10_000,
+            retain_stopped: 1_000,
             mailbox_capacity: 10_000,
         }
     }

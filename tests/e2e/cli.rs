@@ -9,11 +9,21 @@ fn bin() -> PathBuf {
     cli_bin()
 }
 
+/// The CLI with its default data directory in a temporary directory of this test process
+/// (never the user's `~/.local/share`).
+fn cli() -> Command {
+    static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DATA.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let mut c = Command::new(bin());
+    c.env("THEATER_DATA_DIR", dir.path());
+    c
+}
+
 #[test]
 fn run_the_demo_tree_then_verify_its_events() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.json");
-    let out = Command::new(bin())
+    let out = cli()
         .args(["run", "demo/root.toml", "--events"])
         .arg(&events)
         .current_dir(repo_root())
@@ -30,11 +40,7 @@ fn run_the_demo_tree_then_verify_its_events() {
     assert!(stdout.contains("failed"), "the crash is reported: {stdout}");
     assert!(stdout.contains("resumed counter continues at"), "{stdout}");
 
-    let ok = Command::new(bin())
-        .arg("verify")
-        .arg(&events)
-        .output()
-        .unwrap();
+    let ok = cli().arg("verify").arg(&events).output().unwrap();
     assert!(
         ok.status.success(),
         "{}",
@@ -52,11 +58,7 @@ fn run_the_demo_tree_then_verify_its_events() {
     file["actors"][0]["events"][2]["data"] = serde_json::Value::String(data);
     let tampered = dir.path().join("tampered.json");
     std::fs::write(&tampered, serde_json::to_vec(&file).unwrap()).unwrap();
-    let bad = Command::new(bin())
-        .arg("verify")
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let bad = cli().arg("verify").arg(&tampered).output().unwrap();
     let said = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{said}");
     assert!(
@@ -69,11 +71,7 @@ fn run_the_demo_tree_then_verify_its_events() {
         serde_json::from_slice(&std::fs::read(&events).unwrap()).unwrap();
     file["actors"][1]["events"].as_array_mut().unwrap().pop();
     std::fs::write(&tampered, serde_json::to_vec(&file).unwrap()).unwrap();
-    let bad = Command::new(bin())
-        .arg("verify")
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let bad = cli().arg("verify").arg(&tampered).output().unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stdout).contains("cut off the end"));
 }
@@ -82,13 +80,13 @@ fn run_the_demo_tree_then_verify_its_events() {
 fn a_failing_root_exits_non_zero_with_the_reason() {
     let fx = Fixture::new();
     let m = fx.manifest("bad-root.toml", "init-fail", &[]);
-    let out = Command::new(bin()).arg("run").arg(&m).output().unwrap();
+    let out = cli().arg("run").arg(&m).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("init-fail: refusing to start"), "{stderr}");
 
     let m = fx.write("nothing.toml", "name = [");
-    let out = Command::new(bin()).arg("run").arg(&m).output().unwrap();
+    let out = cli().arg("run").arg(&m).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid manifest"));
 }
@@ -109,7 +107,7 @@ fn ctrl_c_stops_the_tree_gracefully_and_still_writes_the_events() {
     );
     fx.write("kids.txt", "child.toml");
     let events = fx.dir().join("events.json");
-    let mut child = Command::new(bin())
+    let mut child = cli()
         .arg("run")
         .arg(fx.dir().join("root.toml"))
         .arg("--events")
@@ -140,10 +138,105 @@ fn ctrl_c_stops_the_tree_gracefully_and_still_writes_the_events() {
         let last = a["events"].as_array().unwrap().last().unwrap();
         assert_eq!(last["event_type"], "lifecycle.stopped");
     }
-    let verify = Command::new(bin())
-        .arg("verify")
-        .arg(&events)
-        .status()
-        .unwrap();
+    let verify = cli().arg("verify").arg(&events).status().unwrap();
     assert!(verify.success());
+}
+
+#[test]
+fn the_store_commands_show_verify_and_catch_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = cli()
+        .args(["run", "demo/root.toml", "--data"])
+        .arg(&data)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // tree: the root with its three children, each with its status.
+    let tree = cli().args(["tree", "--data"]).arg(&data).output().unwrap();
+    let tree = String::from_utf8_lossy(&tree.stdout).into_owned();
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(
+        lines[0].starts_with("demo-root ") && lines[0].contains("[stopped]"),
+        "{tree}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("  ")).count(),
+        3,
+        "{tree}"
+    );
+    assert!(
+        tree.contains("trapper") && tree.contains("1 restarts"),
+        "{tree}"
+    );
+    assert!(tree.contains("4 actors in"), "{tree}");
+    let root = lines[0].split_whitespace().nth(1).unwrap().to_string();
+
+    // events: by unique prefix, human form and JSON (which verifies as an events file).
+    let human = cli()
+        .args(["events", "--data"])
+        .arg(&data)
+        .arg(&root[..8])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(human.starts_with(&format!("demo-root {root}")), "{human}");
+    assert!(
+        human.contains("lifecycle.start") && human.contains("supervisor.spawn"),
+        "{human}"
+    );
+    let json = cli()
+        .args(["events", "--json", "--data"])
+        .arg(&data)
+        .arg(&root)
+        .output()
+        .unwrap();
+    let file: theater_supervisor::events_file::EventsFile =
+        serde_json::from_slice(&json.stdout).expect("events --json is an events file");
+    assert_eq!(file.actors.len(), 1);
+    assert!(file.verify().is_empty());
+    let missing = cli()
+        .args(["events", "--data"])
+        .arg(&data)
+        .arg("no-such-actor")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no actor `no-such-actor`"));
+
+    // verify --data: ok, then one changed byte in a stored event is caught and named.
+    let ok = cli()
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let db = rusqlite::Connection::open(data.join("events.db")).unwrap();
+    db.execute(
+        "UPDATE events SET data = CAST('{\"tampered\":1}' AS BLOB) WHERE actor = ?1 AND idx = 3",
+        [&root],
+    )
+    .unwrap();
+    drop(db);
+    let bad = cli()
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("BROKEN {root}")) && text.contains("3"),
+        "{text}"
+    );
 }

@@ -10,6 +10,7 @@ mod errors;
 mod hostile;
 mod limits;
 mod messaging;
+mod model;
 mod notifications;
 mod operations;
 mod permissions;

@@ -64,6 +64,8 @@ pub struct SqliteStore {
     tx: Option<Mutex<Sender<Msg>>>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Moves the WAL into the database file every 100 ms (dropping the sender stops it).
+    checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -107,8 +109,11 @@ impl SqliteStore {
             Durability::Process => "NORMAL",
             Durability::Fsync => "FULL",
         };
+        // Checkpoints (which fsync) run on their own thread, off the commit path that
+        // durability barriers wait for.
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; {SCHEMA}"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 0; {SCHEMA}"
         ))
         .map_err(|e| StoreError(format!("cannot set up {}: {e}", path.display())))?;
         let (tx, rx) = channel();
@@ -117,11 +122,21 @@ impl SqliteStore {
             .spawn(move || write_loop(conn, rx))
             .map_err(err)?;
         let reader = Self::reader(&path)?;
+        let checkpoints = Connection::open(&path).map_err(err)?;
+        checkpoints
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        let (stop_checkpoints, stopped) = channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("theater-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .map_err(err)?;
         Ok(Self {
             path,
             tx: Some(Mutex::new(tx)),
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
         })
     }
 
@@ -142,6 +157,7 @@ impl SqliteStore {
             path,
             tx: None,
             writer: Mutex::new(None),
+            checkpointer: Mutex::new(None),
         })
     }
 
@@ -168,6 +184,10 @@ impl SqliteStore {
         }
         if let Some(w) = self.writer.lock().expect("writer handle").take() {
             let _ = w.join();
+        }
+        if let Some((stop, thread)) = self.checkpointer.lock().expect("checkpointer").take() {
+            drop(stop);
+            let _ = thread.join();
         }
     }
 }
@@ -330,6 +350,22 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// The checkpointer thread: a passive checkpoint every 100 ms (never blocks the writer), a
+/// last full one when the store closes.
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, "event store: checkpoint failed");
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_millis(100))
+    {
+        checkpoint("PASSIVE");
+    }
+    checkpoint("TRUNCATE");
 }
 
 /// The writer thread: each batch of queued writes is one transaction; barriers queued in the

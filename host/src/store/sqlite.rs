@@ -352,21 +352,34 @@ impl SqliteStore {
     }
 }
 
-/// The checkpointer thread: a passive checkpoint every 100 ms (never blocks the writer), a
-/// last full one when the store closes.
+/// The checkpointer thread: a passive checkpoint every 100 ms (never blocks the writer). A busy
+/// writer keeps appending while it runs, so the WAL would never be reset: once it holds more
+/// than [`WAL_RESET_FRAMES`], a truncating checkpoint waits for the writer's current commit,
+/// finishes, and empties the WAL (a pause of one fsync). A last one runs when the store closes.
 fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
-    let checkpoint = |mode: &str| {
-        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
-            tracing::warn!(error = %e, "event store: checkpoint failed");
+    let checkpoint = |mode: &str| -> Option<i64> {
+        match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(1)
+        }) {
+            Ok(frames) => Some(frames),
+            Err(e) => {
+                tracing::warn!(error = %e, "event store: checkpoint failed");
+                None
+            }
         }
     };
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(std::time::Duration::from_millis(100))
     {
-        checkpoint("PASSIVE");
+        if checkpoint("PASSIVE").is_some_and(|frames| frames > WAL_RESET_FRAMES) {
+            checkpoint("TRUNCATE");
+        }
     }
     checkpoint("TRUNCATE");
 }
+
+/// WAL frames (pages) above which the checkpointer resets the WAL: 8,192 pages, 32 MiB.
+const WAL_RESET_FRAMES: i64 = 8192;
 
 /// The writer thread: each batch of queued writes is one transaction; barriers queued in the
 /// batch are answered after its commit.

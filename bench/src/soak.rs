@@ -140,7 +140,32 @@ async fn main() -> Result<()> {
     system.shutdown().await;
     drop(system);
     store.close();
-    let stored = store.actors()?.len();
+    // Every stored chain is complete (from event 0 on) and verifies.
+    let stored_actors = store.actors()?;
+    let stored = stored_actors.len();
+    let mut events = 0u64;
+    for a in &stored_actors {
+        let chain = store.events(&a.id, 0)?;
+        theater_supervisor::chain::verify(&chain, None)
+            .map_err(|e| anyhow::anyhow!("stored chain of {} does not verify: {e}", a.id))?;
+        if chain
+            .first()
+            .is_none_or(|e| e.event_type != "lifecycle.start")
+        {
+            bail!(
+                "stored chain of {} does not begin with lifecycle.start",
+                a.id
+            );
+        }
+        events += chain.len() as u64;
+    }
+    if stored != args.cycles as usize + 1 {
+        bail!(
+            "{stored} actors stored, expected {} (the root and one per cycle)",
+            args.cycles + 1
+        );
+    }
+    println!("every stored chain verifies: {stored} actors, {events} events");
     let first = first.unwrap_or(last);
     let growth = (last as f64 - first as f64) / first as f64 * 100.0;
     let db = std::fs::metadata(store.path())

@@ -3,7 +3,7 @@
 
 use super::{Storage, StoreError, StoreWrite, StoredActor, StoredManifest, SyncWait};
 use crate::chain::ChainEvent;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -382,51 +382,56 @@ fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
 const WAL_RESET_FRAMES: i64 = 8192;
 
 /// The writer thread: each batch of queued writes is one transaction; barriers queued in the
-/// batch are answered after its commit.
+/// batch are answered after its commit. A batch that fails (the database busy past the timeout,
+/// a full disk) is retried a few times before its barriers get the error.
 fn write_loop(mut conn: Connection, rx: Receiver<Msg>) {
     const BATCH: usize = 4096;
-    let mut waiters = Vec::new();
     let mut closing = false;
     while !closing {
         let Ok(first) = rx.recv() else { break };
-        let tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                tracing::error!(error = %e, "event store: cannot begin a transaction");
-                continue;
-            }
-        };
-        let mut failed: Option<String> = None;
+        let mut writes = Vec::new();
+        let mut waiters = Vec::new();
         let mut next = Some(first);
-        let mut n = 0;
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Write(w) => {
-                    if let Err(e) = apply(&tx, w) {
-                        tracing::error!(error = %e, "event store: write failed");
-                        failed.get_or_insert(e.to_string());
-                    }
-                }
+                Msg::Write(w) => writes.push(w),
                 Msg::Sync(done) => waiters.push(done),
                 Msg::Close => {
                     closing = true;
                     break;
                 }
             }
-            n += 1;
-            if n < BATCH {
+            if writes.len() + waiters.len() < BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        let committed = tx.commit().map_err(|e| e.to_string());
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "event store: commit failed");
+        let mut result = Ok(());
+        for attempt in 0..5 {
+            result = commit(&mut conn, &writes);
+            match &result {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "event store: a batch failed; retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+                }
+            }
         }
-        let result = committed.and(failed.map_or(Ok(()), Err));
-        for w in waiters.drain(..) {
+        for w in waiters {
             let _ = w.send(result.clone());
         }
     }
+}
+
+/// Applies a batch in one transaction. `IMMEDIATE` takes the write lock up front (waiting out a
+/// checkpoint through the busy timeout) instead of failing to upgrade a read snapshot later.
+fn commit(conn: &mut Connection, writes: &[StoreWrite]) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+    for w in writes {
+        apply(&tx, w.clone()).map_err(|e| format!("write failed: {e}"))?;
+    }
+    tx.commit().map_err(|e| format!("commit failed: {e}"))
 }
 
 fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use theater_bench::rss_kib;
 use theater_supervisor::chain::Chain;
 use theater_supervisor::metrics::{Op, OpTimings};
 use theater_supervisor::{ActorSystem, Allocator, SystemConfig, engine_config};
@@ -79,17 +80,6 @@ fn scalar(name: &str, unit: &str, value: f64, n: usize, target: Option<&str>) ->
 
 fn progress(msg: &str) {
     eprintln!("==> {msg}");
-}
-
-/// Resident set size of this process, in KiB.
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4
 }
 
 /// Every live instance costs a few memory mappings (its pooled stack with a guard page, its

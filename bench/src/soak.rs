@@ -7,6 +7,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use theater_bench::rss_kib;
 use theater_supervisor::store::{Durability, SqliteStore, Storage};
 use theater_supervisor::{ActorSystem, SystemConfig};
 
@@ -29,17 +30,6 @@ struct Args {
     /// Working directory (manifests, event store).
     #[arg(long, default_value = "target/soak")]
     dir: PathBuf,
-}
-
-/// Resident set size of this process, in KiB.
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4
 }
 
 #[tokio::main]

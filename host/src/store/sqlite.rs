@@ -503,3 +503,96 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{Chain, ChainSink};
+    use crate::store::StoreSink;
+    use std::sync::Arc;
+
+    fn actor(id: &str, parent: Option<&str>) -> StoredActor {
+        StoredActor {
+            id: id.into(),
+            parent: parent.map(str::to_string),
+            name: format!("n-{id}"),
+            manifest: StoredManifest::Inline {
+                text: "name = \"x\"".into(),
+                dir: "/d".into(),
+            },
+            start_mode: "spawn".into(),
+            start_bytes: Some(vec![1, 2]),
+            status: ActorStatus::Starting,
+            state: None,
+            restarts: 0,
+            events: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_are_durable_after_a_barrier_and_readable_read_only() {
+        let dir = tempfile_dir();
+        let store = Arc::new(SqliteStore::open(&dir, Durability::Process).unwrap());
+        store.write(StoreWrite::Actor(Box::new(actor("a", None))));
+        store.write(StoreWrite::Actor(Box::new(actor("b", Some("a")))));
+        let sink: Arc<dyn ChainSink> = Arc::new(StoreSink {
+            actor: "b".into(),
+            storage: store.clone(),
+        });
+        let mut chain = Chain::with_sink(sink, 2);
+        for i in 0..10u8 {
+            chain.append("e", vec![i], Some(format!("event {i}")));
+        }
+        store.write(StoreWrite::State {
+            actor: "b".into(),
+            state: Some(b"s".to_vec()),
+        });
+        store.write(StoreWrite::Status {
+            actor: "b".into(),
+            status: ActorStatus::Running,
+            restarts: 3,
+        });
+        store.sync().await.unwrap().unwrap();
+        let reader = SqliteStore::open_read_only(&dir).unwrap();
+        let all = reader.actors().unwrap();
+        assert_eq!(
+            all.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let b = reader.actor("b").unwrap().unwrap();
+        assert_eq!(
+            (b.status, b.restarts, b.events),
+            (ActorStatus::Running, 3, 10)
+        );
+        assert_eq!(b.state.as_deref(), Some(&b"s"[..]));
+        assert_eq!(b.parent.as_deref(), Some("a"));
+        let events = reader.events("b", 0).unwrap();
+        crate::chain::verify(&events, chain.head().as_ref()).unwrap();
+        assert_eq!(reader.events("b", 7).unwrap().len(), 3);
+        assert!(reader.actor("zz").unwrap().is_none());
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_store_is_named() {
+        let e = SqliteStore::open_read_only(Path::new("/nonexistent/theater-data"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("no event store in /nonexistent/theater-data"),
+            "{e}"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "theater-store-test-{}-{}",
+            std::process::id(),
+            crate::chain::now_millis()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

@@ -241,7 +241,7 @@ async fn a_sibling_keeps_its_round_trip_while_another_child_spins() {
     // A spinning child yields every epoch tick (5 ms) and the runtime has two workers: the
     // sibling is served by the other. Without that, each round trip would wait for a tick
     // (5 ms, several hundred times the idle figure).
-    assert!(ratio < 10.0, "idle {idle:?}, busy {busy:?}");
+    assert!(ratio < 20.0, "idle {idle:?}, busy {busy:?}");
     h.system
         .stop_actor(&spinner)
         .await

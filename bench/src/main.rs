@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use theater_bench::rss_kib;
 use theater_supervisor::chain::Chain;
 use theater_supervisor::metrics::{Op, OpTimings};
+use theater_supervisor::store::{Durability, SqliteStore, Storage};
 use theater_supervisor::{ActorSystem, Allocator, SystemConfig, engine_config};
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Engine, Store};
@@ -169,11 +170,21 @@ struct Bench {
 
 impl Bench {
     async fn start(fx: &Fixture, allocator: Allocator, cache_dir: Option<PathBuf>) -> Result<Self> {
+        Self::start_with(fx, allocator, cache_dir, None).await
+    }
+
+    async fn start_with(
+        fx: &Fixture,
+        allocator: Allocator,
+        cache_dir: Option<PathBuf>,
+        storage: Option<Arc<dyn Storage>>,
+    ) -> Result<Self> {
         let timings = Arc::new(OpTimings::default());
         let system = ActorSystem::new(SystemConfig {
             timings: Some(timings.clone()),
             allocator,
             cache_dir,
+            storage,
             call_timeout: Duration::from_secs(3600),
             inherit_stdio: false,
             max_actors: 1_000_000,
@@ -417,6 +428,39 @@ async fn main() -> Result<()> {
         n_spawn,
         None,
     ));
+
+    progress("spawn with the durable event store (a commit before each spawn returns)");
+    let data = root.join("target/bench/store");
+    let _ = std::fs::remove_dir_all(&data);
+    let store = Arc::new(SqliteStore::open(&data, Durability::Process)?);
+    let sb = Bench::start_with(
+        &fx,
+        pooled(2_000),
+        None,
+        Some(store.clone() as Arc<dyn Storage>),
+    )
+    .await?;
+    sb.cmd("spawn-n 50 minimal.toml").await?;
+    sb.cmd("stop-all").await?;
+    sb.timings.take(Op::Spawn);
+    let n_stored = n_spawn.min(1_000);
+    sb.cmd(&format!("spawn-n {n_stored} minimal.toml")).await?;
+    let stored = latency(
+        "spawn with the event store (durable on return)",
+        sb.timings.take(Op::Spawn),
+        None,
+    );
+    figs.push(scalar(
+        "spawn ratio with store / without (p50)",
+        "×",
+        p50(&stored) / spawn_p50,
+        n_stored,
+        None,
+    ));
+    figs.push(stored);
+    sb.cmd("stop-all").await?;
+    drop(sb);
+    store.close();
 
     // --- restart and stop --------------------------------------------------------------
     progress("restart-child and stop-child");

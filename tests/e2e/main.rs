@@ -14,3 +14,4 @@ mod model;
 mod notifications;
 mod operations;
 mod permissions;
+mod resume;

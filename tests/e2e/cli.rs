@@ -9,13 +9,15 @@ fn bin() -> PathBuf {
     cli_bin()
 }
 
-/// The CLI with its default data directory in a temporary directory of this test process
-/// (never the user's `~/.local/share`).
+/// The CLI with its default data directory in a fresh temporary directory (never the user's
+/// `~/.local/share`; one per run, since a data directory takes one host at a time).
 fn cli() -> Command {
     static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = DATA.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut c = Command::new(bin());
-    c.env("THEATER_DATA_DIR", dir.path());
+    c.env("THEATER_DATA_DIR", dir.path().join(format!("data-{n}")));
     c
 }
 

@@ -41,6 +41,10 @@ fn short(id: &str) -> &str {
 impl RunCommand {
     /// Runs; returns the process exit status (0 when the root called `runtime.shutdown`).
     pub async fn exec(self) -> anyhow::Result<i32> {
+        // Installed before anything starts: a Ctrl-C during the root's start is kept and acted
+        // on once it is up (the default action would kill the host mid-start).
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
             println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
         });
@@ -93,7 +97,7 @@ impl RunCommand {
         tracing::info!(%root, "root actor started");
         let outcome = tokio::select! {
             o = system.wait_root() => o,
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 eprintln!("interrupted: stopping the actor tree");
                 system.shutdown().await;
                 system.wait_root().await

@@ -24,6 +24,9 @@ pub enum Durability {
 /// Name of the database file in a data directory.
 pub const DB_FILE: &str = "events.db";
 
+/// Lock file of a data directory: one writing host at a time.
+const LOCK_FILE: &str = "lock";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS actors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,6 +69,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Moves the WAL into the database file every 100 ms (dropping the sender stops it).
     checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    /// The data directory's lock file, locked while this store may write (released by `close`).
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -102,9 +107,34 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
+        // One host per data directory: a second one would resume the first one's live actors.
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError(format!(
+                    "data directory {} is in use by another theater-supervisor process (give this one another --data DIR)",
+                    dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
         let sync = match durability {
             Durability::Process => "NORMAL",
             Durability::Fsync => "FULL",
@@ -112,7 +142,7 @@ impl SqliteStore {
         // Checkpoints (which fsync) run on their own thread, off the commit path that
         // durability barriers wait for.
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000;
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};
              PRAGMA wal_autocheckpoint = 0; {SCHEMA}"
         ))
         .map_err(|e| StoreError(format!("cannot set up {}: {e}", path.display())))?;
@@ -137,6 +167,7 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
             checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -158,6 +189,7 @@ impl SqliteStore {
             tx: None,
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
+            lock: Mutex::new(None),
         })
     }
 
@@ -189,6 +221,8 @@ impl SqliteStore {
             drop(stop);
             let _ = thread.join();
         }
+        // Nothing is written after this: another host may take the directory.
+        self.lock.lock().expect("lock file").take();
     }
 }
 
@@ -575,6 +609,25 @@ mod tests {
     }
 
     #[test]
+    fn a_data_directory_takes_one_writer_at_a_time() {
+        let dir = tempfile_dir();
+        let first = SqliteStore::open(&dir, Durability::Process).unwrap();
+        let e = SqliteStore::open(&dir, Durability::Process)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("is in use by another theater-supervisor process"),
+            "{e}"
+        );
+        SqliteStore::open_read_only(&dir).unwrap();
+        first.close();
+        drop(first);
+        SqliteStore::open(&dir, Durability::Process).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_missing_store_is_named() {
         let e = SqliteStore::open_read_only(Path::new("/nonexistent/theater-data"))
             .err()
@@ -587,10 +640,12 @@ mod tests {
     }
 
     fn tempfile_dir() -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let d = std::env::temp_dir().join(format!(
-            "theater-store-test-{}-{}",
+            "theater-store-test-{}-{}-{}",
             std::process::id(),
-            crate::chain::now_millis()
+            crate::chain::now_millis(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&d).unwrap();
         d

@@ -38,6 +38,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cd guest-adapter && cargo fmt --all -- --check
+    cd tests/actors && cargo fmt --all -- --check
 
 # Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
 # target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.

@@ -142,13 +142,25 @@ impl MessageServerClient for BenchParent {
         Ok((state,))
     }
 
-    fn handle_request(state: State, (_id, msg): (String, Vec<u8>)) -> Result<(State, (Option<Vec<u8>>,)), String> {
+    fn handle_request(
+        state: State,
+        (_id, msg): (String, Vec<u8>),
+    ) -> Result<(State, (Option<Vec<u8>>,)), String> {
         let reply = run(&String::from_utf8_lossy(&msg));
         Ok((state, (Some(reply.into_bytes()),)))
     }
 
-    fn handle_channel_open(state: State, _: (String, Vec<u8>)) -> Result<(State, (ChannelAccept,)), String> {
-        Ok((state, (ChannelAccept { accepted: false, message: None },)))
+    fn handle_channel_open(
+        state: State,
+        _: (String, Vec<u8>),
+    ) -> Result<(State, (ChannelAccept,)), String> {
+        Ok((
+            state,
+            (ChannelAccept {
+                accepted: false,
+                message: None,
+            },),
+        ))
     }
 
     fn handle_channel_message(state: State, _: (String, Vec<u8>)) -> Result<(State,), String> {
@@ -161,7 +173,10 @@ impl MessageServerClient for BenchParent {
 }
 
 impl Handlers for BenchParent {
-    fn handle_child_error(state: State, (id, _err): (String, WitActorError)) -> Result<(State,), String> {
+    fn handle_child_error(
+        state: State,
+        (id, _err): (String, WitActorError),
+    ) -> Result<(State,), String> {
         let cycles = CYCLES_LEFT.load(Ordering::SeqCst);
         if cycles > 0 {
             // One soak cycle: the child crashed; restart it, stop it, start the next one.

@@ -29,12 +29,24 @@ impl MessageServerClient for Minimal {
         Ok((state,))
     }
 
-    fn handle_request(state: State, (_id, msg): (String, Vec<u8>)) -> Result<(State, (Option<Vec<u8>>,)), String> {
+    fn handle_request(
+        state: State,
+        (_id, msg): (String, Vec<u8>),
+    ) -> Result<(State, (Option<Vec<u8>>,)), String> {
         Ok((state, (Some(msg),)))
     }
 
-    fn handle_channel_open(state: State, _: (String, Vec<u8>)) -> Result<(State, (ChannelAccept,)), String> {
-        Ok((state, (ChannelAccept { accepted: false, message: None },)))
+    fn handle_channel_open(
+        state: State,
+        _: (String, Vec<u8>),
+    ) -> Result<(State, (ChannelAccept,)), String> {
+        Ok((
+            state,
+            (ChannelAccept {
+                accepted: false,
+                message: None,
+            },),
+        ))
     }
 
     fn handle_channel_message(state: State, _: (String, Vec<u8>)) -> Result<(State,), String> {

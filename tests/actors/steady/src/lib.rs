@@ -40,7 +40,8 @@ fn parse(state: &State) -> Result<(u64, String), String> {
     let mut words = text.split_whitespace();
     match (words.next(), words.next(), words.next()) {
         (Some("tick"), Some(n), Some(m)) => Ok((
-            n.parse().map_err(|_| format!("bad tick in state `{text}`"))?,
+            n.parse()
+                .map_err(|_| format!("bad tick in state `{text}`"))?,
             m.to_string(),
         )),
         _ => Err(format!("unexpected state `{text}`")),
@@ -124,13 +125,19 @@ impl RecoveryHandler for Steady {
 }
 
 impl SupervisorHandlers for Steady {
-    fn handle_child_error(state: State, (id, e): (String, WitActorError)) -> Result<(State,), String> {
+    fn handle_child_error(
+        state: State,
+        (id, e): (String, WitActorError),
+    ) -> Result<(State,), String> {
         let why = e.data.map(|d| String::from_utf8_lossy(&d).into_owned());
         runtime::log(&format!("child error {id}: {why:?}"));
         Ok((state,))
     }
 
-    fn handle_child_exit(state: State, (id, _): (String, Option<Vec<u8>>)) -> Result<(State,), String> {
+    fn handle_child_exit(
+        state: State,
+        (id, _): (String, Option<Vec<u8>>),
+    ) -> Result<(State,), String> {
         runtime::log(&format!("child exit {id}"));
         Ok((state,))
     }

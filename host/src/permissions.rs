@@ -105,13 +105,6 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Placeholder replaced by `for_root` / `for_child`.
-    const UNSET: Self = Self {
-        memory_bytes: 0,
-        table_elements: 0,
-        call_timeout: Duration::ZERO,
-    };
-
     /// `m`'s limits under `parent`'s; asking for more than the parent has is refused.
     pub fn derive(m: &Manifest, parent: &Limits, parent_is_host: bool) -> Result<Self, String> {
         let whose = if parent_is_host {
@@ -156,20 +149,15 @@ pub struct SupervisorGrant {
 impl Grants {
     /// Grants of a root actor: exactly what its manifest asks for, within the host's limits.
     pub fn for_root(m: &Manifest, host: &Limits) -> Result<Self, String> {
-        let mut g = Self::derive(m, None)?;
-        g.limits = Limits::derive(m, host, true)?;
-        Ok(g)
+        Self::derive(m, None, Limits::derive(m, host, true)?)
     }
 
     /// Grants of a child started by an actor holding `parent`; refuses anything the parent lacks.
     pub fn for_child(m: &Manifest, parent: &Grants) -> Result<Self, String> {
-        let mut g = Self::derive(m, Some(parent))?;
-        g.limits = Limits::derive(m, &parent.limits, false)?;
-        g.depth = parent.depth + 1;
-        Ok(g)
+        Self::derive(m, Some(parent), Limits::derive(m, &parent.limits, false)?)
     }
 
-    fn derive(m: &Manifest, parent: Option<&Grants>) -> Result<Self, String> {
+    fn derive(m: &Manifest, parent: Option<&Grants>, limits: Limits) -> Result<Self, String> {
         let denied = |what: String| format!("permission denied: {what}");
         let supervisor = match m.supervisor() {
             None => None,
@@ -216,8 +204,8 @@ impl Grants {
         Ok(Self {
             supervisor,
             message_server,
-            limits: parent.map_or(Limits::UNSET, |p| p.limits),
-            depth: 0,
+            limits,
+            depth: parent.map_or(0, |p| p.depth + 1),
         })
     }
 }

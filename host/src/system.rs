@@ -103,6 +103,18 @@ pub enum Allocator {
     },
 }
 
+impl Allocator {
+    /// Largest linear memory an instance may grow to.
+    pub fn max_memory_bytes(&self) -> usize {
+        match self {
+            Self::Pooling {
+                max_memory_bytes, ..
+            }
+            | Self::OnDemand { max_memory_bytes } => *max_memory_bytes,
+        }
+    }
+}
+
 impl Default for Allocator {
     fn default() -> Self {
         Self::Pooling {
@@ -259,6 +271,15 @@ impl StartMode {
             Self::Root => "root",
             Self::Spawn => "spawn",
             Self::Resume => "resume",
+        }
+    }
+
+    /// The mode [`StartMode::name`] names (a stored start mode).
+    fn from_name(name: &str) -> Self {
+        match name {
+            "root" => Self::Root,
+            "resume" => Self::Resume,
+            _ => Self::Spawn,
         }
     }
 }
@@ -431,6 +452,13 @@ fn unknown(id: &str) -> String {
     )
 }
 
+fn unknown_child(id: &str) -> String {
+    format!(
+        "unknown child id `{}`: no actor with this id exists",
+        short_id(id)
+    )
+}
+
 /// An id as shown in error messages: at most 100 characters (a hostile id may be megabytes).
 fn short_id(id: &str) -> std::borrow::Cow<'_, str> {
     match id.char_indices().nth(100) {
@@ -446,12 +474,7 @@ impl SystemInner {
 
     /// The on-demand engine used when the pool is full, built on first use.
     fn fallback_engine(&self) -> Result<&EngineSet, String> {
-        let max_memory_bytes = match &self.config.allocator {
-            Allocator::Pooling {
-                max_memory_bytes, ..
-            }
-            | Allocator::OnDemand { max_memory_bytes } => *max_memory_bytes,
-        };
+        let max_memory_bytes = self.config.allocator.max_memory_bytes();
         self.fallback
             .get_or_init(|| {
                 let config = engine_config(
@@ -467,14 +490,8 @@ impl SystemInner {
 
     /// The host's ceiling of every actor's limits (a root's "parent" limits).
     pub fn host_limits(&self) -> Limits {
-        let memory_bytes = match &self.config.allocator {
-            Allocator::Pooling {
-                max_memory_bytes, ..
-            }
-            | Allocator::OnDemand { max_memory_bytes } => *max_memory_bytes as u64,
-        };
         Limits {
-            memory_bytes,
+            memory_bytes: self.config.allocator.max_memory_bytes() as u64,
             table_elements: self.config.table_elements,
             call_timeout: self.config.call_timeout,
         }
@@ -566,12 +583,7 @@ impl SystemInner {
 
     /// The record of `child` if it is `caller`'s child (live or not).
     fn check_child(&self, reg: &Registry, caller: &str, child: &str) -> Result<(), String> {
-        let rec = reg.actors.get(child).ok_or_else(|| {
-            format!(
-                "unknown child id `{}`: no actor with this id exists",
-                short_id(child)
-            )
-        })?;
+        let rec = reg.actors.get(child).ok_or_else(|| unknown_child(child))?;
         if rec.parent.as_deref() != Some(caller) {
             return Err(format!(
                 "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
@@ -1308,12 +1320,7 @@ impl SystemInner {
 
     /// A child whose record was dropped from memory (`retain_stopped`), from the store.
     fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
-        let missing = || {
-            format!(
-                "unknown child id `{}`: no actor with this id exists",
-                short_id(child)
-            )
-        };
+        let missing = || unknown_child(child);
         let storage = self.config.storage.as_ref().ok_or_else(missing)?;
         let a = storage
             .actor(child)
@@ -1531,6 +1538,10 @@ impl ActorSystem {
                 ActorStatus::Starting => a.restarts > 0,
                 ActorStatus::Stopped | ActorStatus::Failed => false,
             };
+            // Ended actors (most of a long-lived store) need nothing: their chains stay unread.
+            if !live && a.status != ActorStatus::Starting {
+                continue;
+            }
             let tail_from = if window == 0 {
                 0
             } else {
@@ -1540,9 +1551,7 @@ impl ActorSystem {
                 .events(&a.id, tail_from)
                 .map_err(|e| SystemError(e.to_string()))?;
             if !live {
-                if a.status == ActorStatus::Starting {
-                    inner.close_stored(a, tail, "the host stopped while it was starting");
-                }
+                inner.close_stored(a, tail, "the host stopped while it was starting");
                 continue;
             }
             let parent_grants = match &a.parent {
@@ -1572,11 +1581,6 @@ impl ActorSystem {
                     None => Grants::for_root(&manifest, &inner.host_limits())?,
                     Some(pg) => Grants::for_child(&manifest, pg)?,
                 });
-                let mode = match a.start_mode.as_str() {
-                    "root" => StartMode::Root,
-                    "resume" => StartMode::Resume,
-                    _ => StartMode::Spawn,
-                };
                 inner
                     .start(StartPlan {
                         recover: Some(Recovered {
@@ -1591,7 +1595,7 @@ impl ActorSystem {
                         manifest,
                         grants: g.clone(),
                         start: StartArgs {
-                            mode,
+                            mode: StartMode::from_name(&a.start_mode),
                             bytes: a.start_bytes.clone(),
                         },
                         path: Arc::new(Vec::new()),

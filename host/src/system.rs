@@ -374,6 +374,9 @@ pub(crate) struct Registry {
     dropped_order: std::collections::VecDeque<ActorId>,
     /// Records dropped so far (with or without a store).
     dropped_total: u64,
+    /// Tasks of actors that ended by themselves and may still be finishing (their teardown,
+    /// their store barrier, telling their parent): [`ActorSystem::shutdown`] waits for them.
+    finishing: Vec<JoinHandle<()>>,
 }
 
 /// Ids of dropped records remembered without a store (about 100 bytes each).
@@ -1411,8 +1414,14 @@ impl SystemInner {
             rec.set_status(ActorStatus::Stopping);
             rec.mailbox = None;
             rec.stop_tx = None;
-            rec.join = None;
-            (rec.parent.clone(), rec.chain.clone())
+            // Its own task runs this: kept so `shutdown` can wait until it finished.
+            let join = rec.join.take();
+            let out = (rec.parent.clone(), rec.chain.clone());
+            if let Some(join) = join {
+                reg.finishing.retain(|j| !j.is_finished());
+                reg.finishing.push(join);
+            }
+            out
         };
         let reason = if matches!(terminal, Terminal::Failed(_)) {
             "failed"
@@ -2070,6 +2079,16 @@ impl ActorSystem {
             .collect();
         for id in roots {
             let _ = self.inner.stop_actor(&id, StopReason::External).await;
+        }
+        // Actors that ended by themselves meanwhile finish their own teardown (and commit it).
+        loop {
+            let finishing = std::mem::take(&mut self.inner.lock().finishing);
+            if finishing.is_empty() {
+                break;
+            }
+            for join in finishing {
+                let _ = join.await;
+            }
         }
     }
 

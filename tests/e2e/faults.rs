@@ -684,3 +684,69 @@ fn a_run_with_a_store_ends_without_an_error_line() {
         "the demo with a store logs no error: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_store_a_dropped_record_is_named_not_unknown() {
+    let h = Harness::start_with(
+        SystemConfig {
+            retain_stopped: 2,
+            ..SystemConfig::default()
+        },
+        "",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let id = h.spawn("counter.toml", None).await;
+        assert_eq!(h.cmd(&["stop", &id]).await, "ok");
+        ids.push(id);
+    }
+    for verb in ["state", "events"] {
+        let r = h.cmd(&[verb, &ids[0]]).await;
+        assert!(
+            r.contains("was dropped from memory") && r.contains("retain_stopped"),
+            "{verb} of a dropped record: {r}"
+        );
+    }
+    // The newest ended records are still there.
+    assert!(h.cmd(&["state", &ids[4]]).await.starts_with("ok"));
+    let file = h.system.export_events();
+    assert_eq!(file.dropped_actors, 3, "the events file says what it lacks");
+    println!(
+        "no store, retain_stopped = 2: 3 dropped records named as dropped; the events file counts them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_that_loads_a_changed_component_refuses_messages_it_cannot_take() {
+    let h = Harness::start().await;
+    let wasm = h.fx.dir().join("swappable.wasm");
+    std::fs::copy(component("counter"), &wasm).unwrap();
+    h.fx.write(
+        "swappable.toml",
+        format!(
+            "name = \"swappable\"\ncomponent = \"{}\"\n[[handler]]\ntype = \"message-server\"\n",
+            wasm.display()
+        ),
+    );
+    let kid = h.spawn("swappable.toml", None).await;
+    assert!(h.system.request(&kid, b"inc".to_vec()).await.is_ok());
+    // The component file changes (a deploy); the restart loads the new one, which takes no
+    // messages: sends are refused with a clear error, nothing panics.
+    std::fs::copy(component("silent"), &wasm).unwrap();
+    assert_eq!(h.cmd(&["restart", &kid]).await, "ok");
+    let e = h
+        .system
+        .send(&kid, b"inc".to_vec())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not accept messages"), "{e}");
+    let e = h
+        .system
+        .request(&kid, b"inc".to_vec())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not accept messages"), "{e}");
+    assert_eq!(h.cmd(&["stop", &kid]).await, "ok", "the child is healthy");
+}

@@ -13,8 +13,13 @@
 //! committed by the writer in its next batch, normally within a millisecond; a host crash can
 //! lose those, and then the stored chain simply ends earlier (a prefix, which still verifies).
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{
+    LeaseInfo, LeaseLost, PostgresOptions, PostgresStore, StoreHealth, default_host_id,
+    is_postgres_url,
+};
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::actor::ActorId;

@@ -67,6 +67,11 @@ impl ReadStore {
         self.storage().events(actor, from)
     }
 
+    /// Every stored event of one actor with its position, gaps included.
+    pub fn stored_events(&self, actor: &str) -> Result<Vec<(u64, ChainEvent)>, StoreError> {
+        self.storage().stored_events(actor)
+    }
+
     /// The trees' leases (PostgreSQL only; none for a data directory, owned by its one host).
     pub fn leases(&self) -> Result<Vec<LeaseInfo>, StoreError> {
         match self {

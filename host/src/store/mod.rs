@@ -26,8 +26,7 @@ mod postgres;
 mod sqlite;
 
 pub use postgres::{
-    LeaseInfo, LeaseLost, PostgresOptions, PostgresStore, StoreHealth, default_host_id,
-    is_postgres_url,
+    LeaseInfo, LeaseLost, PostgresOptions, PostgresStore, default_host_id, is_postgres_url,
 };
 pub use sqlite::{Durability, SqliteStore};
 

@@ -22,7 +22,7 @@ mod writer;
 
 pub use lease::{LeaseInfo, LeaseLost, default_host_id};
 
-use super::{Storage, StoreError, StoreWrite, StoredActor, StoredManifest, SyncWait};
+use super::{Storage, StoreError, StoreHealth, StoreWrite, StoredActor, StoredManifest, SyncWait};
 use crate::chain::ChainEvent;
 use lease::{Held, Leases};
 use std::str::FromStr;
@@ -42,7 +42,8 @@ pub struct PostgresOptions {
     pub lease: Duration,
     /// How often held leases are renewed (default a third of the lease).
     pub renew_every: Option<Duration>,
-    /// The store fails for good when nothing could be committed for this long (default 30 s).
+    /// The store fails for good when nothing could be committed for this long (default 10 s,
+    /// as [`crate::store::StoreOptions`]).
     pub stall_timeout: Duration,
     /// Most connections to the database (default 4: the writer, renewals, reads).
     pub max_connections: usize,
@@ -54,21 +55,10 @@ impl Default for PostgresOptions {
             host_id: default_host_id(),
             lease: Duration::from_secs(5),
             renew_every: None,
-            stall_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(10),
             max_connections: 4,
         }
     }
-}
-
-/// State of a store's writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreHealth {
-    /// The last batch committed.
-    Healthy,
-    /// The last batch failed with this error; it stays queued and is retried.
-    Degraded(String),
-    /// The store failed for good; nothing more is written.
-    Failed(String),
 }
 
 /// The event store in a PostgreSQL database.
@@ -430,11 +420,6 @@ impl PostgresStore {
         self.lease
     }
 
-    /// The writer's state, as it changes.
-    pub fn health(&self) -> watch::Receiver<StoreHealth> {
-        self.health.clone()
-    }
-
     /// Transactions the writer committed so far (each holds every write queued when it began).
     pub fn commits(&self) -> u64 {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
@@ -637,7 +622,7 @@ impl PostgresStore {
                 status: parse_status(status.as_deref().unwrap_or("starting"))?,
                 state: r.get(9),
                 restarts: r.get::<_, Option<i32>>(10).unwrap_or(0) as u32,
-                events: r.get::<_, i64>(11) as u64,
+                next_index: r.get::<_, i64>(11) as u64,
                 id,
             });
         }
@@ -689,19 +674,36 @@ impl Storage for PostgresStore {
     }
 
     fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
+        let rows = self.select_events(actor, from)?;
+        for ((idx, _), expect) in rows.iter().zip(from..) {
+            if *idx != expect {
+                return Err(StoreError(format!(
+                    "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
+                )));
+            }
+        }
+        Ok(rows.into_iter().map(|(_, e)| e).collect())
+    }
+
+    fn stored_events(&self, actor: &str) -> Result<Vec<(u64, ChainEvent)>, StoreError> {
+        self.select_events(actor, 0)
+    }
+
+    fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.health.clone()
+    }
+}
+
+impl PostgresStore {
+    fn select_events(&self, actor: &str, from: u64) -> Result<Vec<(u64, ChainEvent)>, StoreError> {
         let rows = self.query(
             "SELECT idx, hash, parent_hash, event_type, data, ts, description
                FROM events WHERE actor = $1 AND idx >= $2 ORDER BY idx",
             vec![Box::new(actor.to_string()), Box::new(from as i64)],
         )?;
         let mut out = Vec::with_capacity(rows.len());
-        for (expect, r) in (from as i64..).zip(rows) {
+        for r in rows {
             let idx: i64 = r.get(0);
-            if idx != expect {
-                return Err(StoreError(format!(
-                    "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
-                )));
-            }
             let hash32 = |b: Vec<u8>, what: &str| -> Result<[u8; 32], StoreError> {
                 b.try_into().map_err(|b: Vec<u8>| {
                     StoreError(format!(
@@ -710,17 +712,20 @@ impl Storage for PostgresStore {
                     ))
                 })
             };
-            out.push(ChainEvent {
-                hash: hash32(r.get(1), "hash")?,
-                parent_hash: r
-                    .get::<_, Option<Vec<u8>>>(2)
-                    .map(|p| hash32(p, "parent hash"))
-                    .transpose()?,
-                event_type: r.get(3),
-                data: r.get(4),
-                timestamp: r.get::<_, i64>(5) as u64,
-                description: r.get(6),
-            });
+            out.push((
+                idx as u64,
+                ChainEvent {
+                    hash: hash32(r.get(1), "hash")?,
+                    parent_hash: r
+                        .get::<_, Option<Vec<u8>>>(2)
+                        .map(|p| hash32(p, "parent hash"))
+                        .transpose()?,
+                    event_type: r.get(3),
+                    data: r.get(4),
+                    timestamp: r.get::<_, i64>(5) as u64,
+                    description: r.get(6),
+                },
+            ));
         }
         Ok(out)
     }

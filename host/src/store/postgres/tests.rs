@@ -106,7 +106,7 @@ fn actor(id: &str, parent: Option<&str>) -> StoredActor {
         status: ActorStatus::Starting,
         state: None,
         restarts: 0,
-        events: 0,
+        next_index: 0,
     }
 }
 
@@ -166,7 +166,7 @@ async fn writes_are_durable_after_a_barrier_and_readable_read_only() {
     );
     let b = reader.actor("b").unwrap().unwrap();
     assert_eq!(
-        (b.status, b.restarts, b.events),
+        (b.status, b.restarts, b.next_index),
         (ActorStatus::Running, 3, 10)
     );
     assert_eq!(b.state.as_deref(), Some(&b"s"[..]));
@@ -326,7 +326,7 @@ async fn the_next_position_is_the_highest_stored_plus_one() {
     store.write(event(0, "0"));
     store.write(event(5, "5"));
     store.sync().await.unwrap().unwrap();
-    assert_eq!(store.actor("a").unwrap().unwrap().events, 6);
+    assert_eq!(store.actor("a").unwrap().unwrap().next_index, 6);
     // A gap is reported as such by a read.
     let e = store.events("a", 0).unwrap_err().to_string();
     assert!(
@@ -585,7 +585,7 @@ async fn a_stale_owner_is_fenced_by_the_database() {
         actor: "kid".into(),
         storage: b.clone(),
     });
-    let mut resumed = Chain::restore(stored.clone(), kid.events, Some(sink), 0);
+    let mut resumed = Chain::restore(stored.clone(), kid.next_index, Some(sink), 0);
     resumed.append("b.1", vec![], None);
     b.sync().await.unwrap().unwrap();
     let all = b.events("kid", 0).unwrap();

@@ -11,7 +11,8 @@
 //! lease is reported lost.
 
 use super::lease::Leases;
-use super::{StoreHealth, describe, schema, status_name};
+use super::{describe, schema, status_name};
+use crate::store::StoreHealth;
 use crate::store::{StoreWrite, StoredManifest};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;

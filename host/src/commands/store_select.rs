@@ -80,3 +80,38 @@ impl ReadStore {
         }
     }
 }
+
+/// The store `run` writes: a data directory's SQLite file, or a shared PostgreSQL database.
+#[derive(Clone)]
+pub enum HostStore {
+    /// `--data DIR` (the default).
+    Sqlite(std::sync::Arc<SqliteStore>),
+    /// `--store postgres://...`.
+    Postgres(std::sync::Arc<PostgresStore>),
+}
+
+impl HostStore {
+    /// As the actor system's storage.
+    pub fn storage(&self) -> std::sync::Arc<dyn Storage> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(p) => p.clone(),
+        }
+    }
+
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(s) => s.path().display().to_string(),
+            Self::Postgres(p) => format!("{} as host {}", p.target(), p.host_id()),
+        }
+    }
+
+    /// Commits what is queued and stops the writer.
+    pub fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close(),
+            Self::Postgres(p) => p.close(),
+        }
+    }
+}

@@ -183,3 +183,22 @@ impl ChainSink for StoreSink {
         });
     }
 }
+
+/// The actors of the tree rooted at `root`, in the order given (creation order: parents before
+/// their children).
+pub fn tree_members(actors: Vec<StoredActor>, root: &str) -> Vec<StoredActor> {
+    let mut members = std::collections::HashSet::new();
+    actors
+        .into_iter()
+        .filter(|a| {
+            let is = match &a.parent {
+                None => a.id == root,
+                Some(p) => members.contains(p),
+            };
+            if is {
+                members.insert(a.id.clone());
+            }
+            is
+        })
+        .collect()
+}

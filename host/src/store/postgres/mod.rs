@@ -569,7 +569,7 @@ impl PostgresStore {
             },
         };
         if let Err(why) = &tree {
-            tracing::warn!(%why, "event store: a write was refused");
+            tracing::debug!(%why, "event store: a write was refused");
         }
         Routed {
             write: w.clone(),

@@ -2,11 +2,15 @@
 
 pub mod data;
 mod events;
+mod new;
+mod printable;
 mod run;
+mod signals;
 mod tree;
 mod verify;
 
 pub use events::EventsCommand;
+pub use new::{NewCommand, NewError, Template};
 pub use run::RunCommand;
 pub use tree::TreeCommand;
 pub use verify::VerifyCommand;

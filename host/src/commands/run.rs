@@ -1,6 +1,8 @@
 //! `theater-supervisor run MANIFEST`: run a root actor and its tree, printing every log line.
 
 use super::data;
+use super::printable::{escaped, short};
+use super::signals::{self, Signals};
 use crate::store::{Durability, SqliteStore};
 use crate::{ActorSystem, LogLine, RootOutcome, SystemConfig};
 use std::path::PathBuf;
@@ -33,20 +35,20 @@ pub struct RunCommand {
     pub no_store: bool,
 }
 
-/// First 8 characters of an id, as printed in log lines.
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
 impl RunCommand {
     /// Runs; returns the process exit status (0 when the root called `runtime.shutdown`).
     pub async fn exec(self) -> anyhow::Result<i32> {
-        // Installed before anything starts: a Ctrl-C during the root's start is kept and acted
-        // on once it is up (the default action would kill the host mid-start).
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        // Installed before anything starts: a Ctrl-C or SIGTERM during the root's start is
+        // kept and acted on once it is up (the default action would kill the host mid-start).
+        let mut signals = Signals::install()?;
+        // Names and messages are the actors' text: escaped, so each log line stays one line.
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
-            println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
+            println!(
+                "[{} {}] {}",
+                escaped(&l.actor_name),
+                short(&l.actor_id),
+                escaped(&l.message)
+            );
         });
         let store = if self.no_store {
             None
@@ -95,11 +97,12 @@ impl RunCommand {
             }
         };
         tracing::info!(%root, "root actor started");
+        let mut stopped_by = None;
         let outcome = tokio::select! {
             o = system.wait_root() => o,
-            _ = interrupt.recv() => {
-                eprintln!("interrupted: stopping the actor tree");
-                system.shutdown().await;
+            signal = signals.next() => {
+                stopped_by = Some(signal);
+                signals::stop_tree(&system, signal, &mut signals).await;
                 system.wait_root().await
             }
         };
@@ -113,15 +116,18 @@ impl RunCommand {
         Ok(match outcome {
             RootOutcome::Shutdown(data) => {
                 if let Some(d) = data {
-                    println!("root shut down with data: {}", String::from_utf8_lossy(&d));
+                    println!(
+                        "root shut down with data: {}",
+                        escaped(&String::from_utf8_lossy(&d))
+                    );
                 }
                 0
             }
             RootOutcome::Failed(reason) => {
-                eprintln!("error: the root actor failed: {reason}");
+                eprintln!("error: the root actor failed: {}", escaped(&reason));
                 1
             }
-            RootOutcome::Stopped => 130,
+            RootOutcome::Stopped => stopped_by.map_or(130, |s| s.exit_code()),
         })
     }
 

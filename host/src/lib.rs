@@ -27,7 +27,10 @@ mod bindings;
 mod children;
 pub mod commands;
 mod components;
-mod host;
+pub mod handler;
+pub mod handlers;
+pub mod lifecycle;
+pub mod messaging;
 pub mod metrics;
 pub mod permissions;
 pub mod store;
@@ -35,9 +38,12 @@ mod system;
 
 pub use theater_core::{chain, events_file, manifest};
 
-pub use actor::{ActorId, ActorStore};
+pub use actor::{
+    ActorCall, ActorCtx, ActorId, ActorStore, CallPath, Delivery, DeliveryFuture, ExportResult,
+};
 pub use chain::{ChainError, ChainEvent};
+pub use components::ExportTable;
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, ResumeReport, RootOutcome,
-    SystemConfig, SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, Allocator, LogLine, LogSink,
+    ResumeReport, RootOutcome, SystemConfig, SystemError, engine_config,
 };

@@ -12,7 +12,7 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
@@ -163,7 +163,7 @@ pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, de
     let bytes = data.finish();
     chain
         .lock()
-        .expect("chain lock")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .append(event_type, bytes, Some(description));
 }
 
@@ -299,9 +299,12 @@ impl Running {
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline.get() {
-            Some(d) if Instant::now() >= d => Ok(UpdateDeadline::Interrupt),
-            _ => Ok(UpdateDeadline::Yield(1)),
+        store.epoch_deadline_callback(|cx| {
+            let ctx = &cx.data().ctx;
+            match ctx.deadline.get() {
+                Some(d) if ctx.system.clock.now() >= d => Ok(UpdateDeadline::Interrupt),
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
         });
         let instance = component
             .pre
@@ -373,7 +376,7 @@ impl Running {
             let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
             p.push(ctx.id.clone());
             ctx.call_path = Arc::new(p);
-            ctx.deadline.set(Some(Instant::now() + timeout));
+            ctx.deadline.set(Some(ctx.system.clock.now() + timeout));
         }
         let outcome = self.invoke::<P, R>(slot, idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
@@ -543,25 +546,21 @@ fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
 }
 
 /// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
-/// reference can be held across an await): nanoseconds after a process-wide origin, 0 = none.
+/// reference can be held across an await): a time of the system's [`crate::clock::HostClock`]
+/// in nanoseconds, 0 = none.
 #[derive(Debug, Default)]
 pub(crate) struct Deadline(AtomicU64);
 
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
 impl Deadline {
-    pub fn get(&self) -> Option<Instant> {
+    pub fn get(&self) -> Option<Duration> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
-            n => Some(origin() + Duration::from_nanos(n)),
+            n => Some(Duration::from_nanos(n)),
         }
     }
 
-    pub fn set(&self, at: Option<Instant>) {
-        let n = at.map_or(0, |t| t.duration_since(origin()).as_nanos().max(1) as u64);
+    pub fn set(&self, at: Option<Duration>) {
+        let n = at.map_or(0, |t| t.as_nanos().max(1) as u64);
         self.0.store(n, Ordering::Relaxed);
     }
 }

@@ -25,6 +25,7 @@
 mod actor;
 mod bindings;
 mod children;
+mod clock;
 pub mod commands;
 mod components;
 pub mod handler;

@@ -22,9 +22,35 @@ pub(crate) struct SendCall {
     pub msg: Vec<u8>,
 }
 
+/// A message queued for an export this instance does not have (the component file changed
+/// and a restart loaded the new one): recorded and dropped; returns the reason.
+fn undeliverable(actor: &ActorCall<'_>, export: &ExportFn, msg: &[u8]) -> String {
+    let ctx = actor.ctx();
+    let why = format!(
+        "actor `{}` ({}) no longer exports theater:simple/message-server-client.{} (its component changed when it restarted); the message was dropped",
+        ctx.id(),
+        ctx.name(),
+        export.function
+    );
+    tracing::warn!(id = %ctx.id(), "{why}");
+    ctx.record(
+        "message.undeliverable",
+        EventData::new()
+            .str("export", export.function)
+            .summary("message", Some(msg)),
+        why.clone(),
+    );
+    why
+}
+
 impl Delivery for SendCall {
     fn deliver<'a>(self: Box<Self>, mut actor: ActorCall<'a>) -> DeliveryFuture<'a> {
         Box::pin(async move {
+            // Checked when queued; a restart may have loaded a changed component since.
+            if !actor.has_export(&HANDLE_SEND) {
+                undeliverable(&actor, &HANDLE_SEND, &self.msg);
+                return Ok(());
+            }
             let summary = EventData::new().summary("message", Some(&self.msg));
             actor
                 .call::<(Vec<u8>,), (Option<Vec<u8>>,)>(HANDLE_SEND, (self.msg,), summary, None)
@@ -44,6 +70,11 @@ impl Delivery for RequestCall {
     fn deliver<'a>(self: Box<Self>, mut actor: ActorCall<'a>) -> DeliveryFuture<'a> {
         Box::pin(async move {
             let RequestCall { msg, path, reply } = *self;
+            if !actor.has_export(&HANDLE_REQUEST) {
+                let why = undeliverable(&actor, &HANDLE_REQUEST, &msg);
+                let _ = reply.send(Err(why));
+                return Ok(());
+            }
             let request_id = next_request_id();
             let summary = EventData::new()
                 .str("request_id", &request_id)

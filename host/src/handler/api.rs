@@ -198,8 +198,8 @@ impl ActorCtx {
     }
 
     /// Its whole chain, oldest first (older events are read back from the store).
-    pub fn chain_events(&self) -> Vec<ChainEvent> {
-        self.system.full_chain(&self.id, &self.chain)
+    pub async fn chain_events(&self) -> Vec<ChainEvent> {
+        self.system.full_chain_async(&self.id, &self.chain).await
     }
 
     /// The actors waiting on the call in progress (this actor last): pass it to
@@ -232,12 +232,12 @@ impl ActorCtx {
     /// (symlinks resolved) or, if it contains a newline, inline manifest TOML. `allowed` is
     /// asked about the canonical path first (for inline manifests: about its component and
     /// init_state files) and refuses with its own message. Parsed manifests are cached.
-    pub fn resolve_manifest(
+    pub async fn resolve_manifest(
         &self,
         manifest: &str,
-        allowed: &dyn Fn(&Path, &str) -> Result<(), String>,
+        allowed: &(dyn Fn(&Path, &str) -> Result<(), String> + Sync),
     ) -> Result<Arc<ActorManifest>, String> {
-        self.system.resolve_manifest(self, manifest, allowed)
+        self.system.resolve_manifest(self, manifest, allowed).await
     }
 
     /// Starts a child from `manifest`, `init` getting `bytes` (else the manifest's
@@ -297,13 +297,13 @@ impl ActorCtx {
     }
 
     /// `get-child-state`: its child's current or last state.
-    pub fn child_state(&self, child: &str) -> Result<Option<Vec<u8>>, String> {
-        self.system.child_state(&self.id, child)
+    pub async fn child_state(&self, child: &str) -> Result<Option<Vec<u8>>, String> {
+        self.system.child_state(&self.id, child).await
     }
 
     /// `get-child-events`: its child's whole chain.
-    pub fn child_events(&self, child: &str) -> Result<Vec<ChainEvent>, String> {
-        self.system.child_events(&self.id, child)
+    pub async fn child_events(&self, child: &str) -> Result<Vec<ChainEvent>, String> {
+        self.system.child_events(&self.id, child).await
     }
 
     /// Sets how long its child `child` may take to stop before it is killed.

@@ -91,6 +91,7 @@ impl wit::runtime::Host for HandlerView<'_, RuntimeHandler> {
         let ctx = &self.actor;
         let events: Vec<MetaEvent> = ctx
             .chain_events()
+            .await
             .iter()
             .map(|e| MetaEvent {
                 hash: e.short_hash(),

@@ -416,8 +416,9 @@ impl HandlerView<'_, SupervisorHandler> {
         let t0 = Instant::now();
         let r = async {
             let grant = granted(&self.state)?;
-            let m =
-                ctx.resolve_manifest(&manifest, &|path, shown| grant.check_manifest(path, shown))?;
+            let m = ctx
+                .resolve_manifest(&manifest, &|path, shown| grant.check_manifest(path, shown))
+                .await?;
             grant.check_room(ctx.children_count())?;
             if resume {
                 ctx.resume_child(m, bytes).await
@@ -504,7 +505,10 @@ impl Host for HandlerView<'_, SupervisorHandler> {
             EventData::new().str("child", &child_id),
             "get-child-state".into(),
         );
-        let r = granted(&self.state).and_then(|_| ctx.child_state(&child_id));
+        let r = match granted(&self.state) {
+            Ok(_) => ctx.child_state(&child_id).await,
+            Err(e) => Err(e),
+        };
         Ok(result(ctx, "get-child-state", r, |s| {
             EventData::new().summary("state", s.as_deref())
         }))
@@ -521,7 +525,10 @@ impl Host for HandlerView<'_, SupervisorHandler> {
             "get-child-events".into(),
         );
         let t0 = Instant::now();
-        let r = granted(&self.state).and_then(|_| ctx.child_events(&child_id));
+        let r = match granted(&self.state) {
+            Ok(_) => ctx.child_events(&child_id).await,
+            Err(e) => Err(e),
+        };
         ctx.waited(Op::GetChildEvents, t0);
         let r = result(ctx, "get-child-events", r, |ev| {
             EventData::new().u64("events", ev.len() as u64)

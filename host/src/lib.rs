@@ -5,6 +5,10 @@
 //! and event chain, and is called back when a child fails, exits or is stopped from outside.
 //! Every operation is recorded in a per-actor SHA-256 hash chain.
 //!
+//! The host is made of [handlers](handler::Handler), one per manifest `[[handler]] type`:
+//! [`ActorSystem::new`] registers the built-in ones ([`handlers`]); [`ActorSystem::builder`]
+//! takes an embedder's own next to them (see `docs/handlers.md` and `examples/kv`).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};

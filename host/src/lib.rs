@@ -30,6 +30,7 @@ mod actor;
 mod bindings;
 mod children;
 mod clock;
+#[cfg(feature = "cli")]
 pub mod commands;
 mod components;
 pub mod handler;

@@ -42,31 +42,32 @@
 //! ```
 #![deny(missing_docs)]
 
-mod actor;
 mod bindings;
-mod children;
 mod clock;
 pub mod cluster;
 #[cfg(feature = "cli")]
 pub mod commands;
-mod components;
+mod config;
+mod engine;
 pub mod handler;
 pub mod handlers;
 pub mod lifecycle;
-pub mod messaging;
 pub mod metrics;
 pub mod permissions;
 pub mod store;
 mod system;
+mod tree;
 
 pub use theater_core::{chain, events_file, manifest};
 
-pub use actor::{
-    ActorCall, ActorCtx, ActorId, ActorStore, CallPath, Delivery, DeliveryFuture, ExportResult,
-};
 pub use chain::{ChainError, ChainEvent};
-pub use components::ExportTable;
+pub use config::{Allocator, LogLine, LogSink, SystemConfig};
+pub use engine::components::ExportTable;
+pub use engine::engine_config;
+pub use engine::instance::{ActorCall, Delivery, DeliveryFuture, ExportResult};
+pub use engine::messaging;
+pub use engine::store::{ActorCtx, ActorStore, CallPath};
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, Allocator, LogLine, LogSink,
-    ResumeReport, RootOutcome, SystemConfig, SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, ResumeReport, RootOutcome, SystemError,
 };
+pub use tree::ActorId;

@@ -4,6 +4,7 @@
 
 use crate::manifest::Manifest;
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -109,6 +110,43 @@ impl AllowedSet {
     }
 }
 
+/// A handler's settings or grant, type-erased (only touched at start, never per host call).
+pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
+
+/// A manifest with its handler entries' settings parsed by their handlers (what the host
+/// starts actors from). Derefs to the [`Manifest`].
+pub struct ActorManifest {
+    manifest: Manifest,
+    /// Per handler (registry order): the first entry's settings, or the defaults of an implicit
+    /// handler the manifest does not list; `None` when the manifest does not ask for it.
+    settings: Vec<Option<Erased>>,
+}
+
+impl ActorManifest {
+    /// `manifest` with the settings the handler registry parsed.
+    pub(crate) fn new(manifest: Manifest, settings: Vec<Option<Erased>>) -> Self {
+        Self { manifest, settings }
+    }
+
+    /// The settings for handler `i` of the registry, if the manifest asks for it.
+    pub(crate) fn settings(&self, i: usize) -> Option<&Erased> {
+        self.settings.get(i).and_then(Option::as_ref)
+    }
+}
+
+impl std::ops::Deref for ActorManifest {
+    type Target = Manifest;
+    fn deref(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+impl std::fmt::Debug for ActorManifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.manifest.fmt(f)
+    }
+}
+
 /// The effective permissions of one actor: its limits and the grant of each handler it has.
 #[derive(Clone)]
 pub struct Grants {
@@ -117,12 +155,12 @@ pub struct Grants {
     /// Depth in the supervision tree: 0 for a root.
     pub depth: u32,
     /// Per handler of the registry (in registration order): its grant, if the actor has it.
-    pub(crate) handlers: Vec<Option<crate::handler::Erased>>,
+    pub(crate) handlers: Vec<Option<Erased>>,
 }
 
 impl Grants {
     /// The grant of handler `i` of the registry, if the actor has that handler.
-    pub(crate) fn handler(&self, i: usize) -> Option<&crate::handler::Erased> {
+    pub(crate) fn handler(&self, i: usize) -> Option<&Erased> {
         self.handlers.get(i).and_then(Option::as_ref)
     }
 }

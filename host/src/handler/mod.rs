@@ -12,39 +12,23 @@ mod api;
 mod registry;
 mod settings;
 
-pub use api::{ActorEntry, ActorMailbox, ActorRef, HostHandle, MailboxError};
-pub use registry::{ActorManifest, HandlerRegistry, RegistryError};
+pub use crate::engine::components::{ExportFn, ExportTable};
+pub use crate::engine::host::{
+    ActorEntry, ActorMailbox, HostHandle, MailboxError, PathCheck, RoomCheck,
+};
+pub use crate::permissions::ActorManifest;
+pub use api::ActorRef;
+pub use registry::{HandlerRegistry, RegistryError};
 pub use settings::SettingsTable;
 pub use toml;
 
-pub(crate) use registry::{Erased, HandlerStates};
-
-use crate::actor::{ActorCtx, ActorStore};
+use crate::engine::store::{ActorCtx, ActorStore};
 use crate::lifecycle::Lifecycle;
 use crate::manifest::Manifest;
+use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
-
-/// One export function an actor may offer, by interface (without version) and name, e.g.
-/// `theater:extension/timer-handler` / `handle-timer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ExportFn {
-    /// The exported interface, without `@version`.
-    pub interface: &'static str,
-    /// The function's name in it.
-    pub function: &'static str,
-}
-
-impl ExportFn {
-    /// The export `function` of `interface`.
-    pub const fn new(interface: &'static str, function: &'static str) -> Self {
-        Self {
-            interface,
-            function,
-        }
-    }
-}
 
 /// A host handler: one manifest `type`, its interfaces, settings and per-actor state.
 ///
@@ -126,4 +110,16 @@ pub struct HasHandler<H>(PhantomData<fn() -> H>);
 
 impl<H: Handler> HasData for HasHandler<H> {
     type Data<'a> = HandlerView<'a, H>;
+}
+
+impl ActorStore {
+    /// Handler `H`'s view of this actor: the getter to pass to the bindgen `add_to_linker`
+    /// functions of `H`'s interfaces, with [`HasHandler<H>`].
+    pub fn view<H: Handler>(&mut self) -> HandlerView<'_, H> {
+        HandlerView {
+            actor: &mut self.ctx,
+            state: self.handlers.get_mut::<H::State>(TypeId::of::<H>()),
+            table: &mut self.table,
+        }
+    }
 }

@@ -2,17 +2,15 @@
 //! more than its parent), the linker, per-actor states and lifecycle hooks.
 
 use super::{ExportFn, Handler, SettingsTable};
-use crate::actor::{ActorCtx, ActorStore};
+use crate::engine::components::HandlerSurface;
+use crate::engine::store::{ActorCtx, ActorStore, HandlerStates};
 use crate::handler::ActorRef;
 use crate::lifecycle::Lifecycle;
 use crate::manifest::{Manifest, ManifestError};
-use crate::permissions::{Grants, Limits};
+use crate::permissions::{ActorManifest, Erased, Grants, Limits};
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 use wasmtime::component::Linker;
-
-/// A handler's settings or grant, type-erased (only touched at start, never per host call).
-pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
 
 /// [`Handler`] without its associated types, so handlers of every type fit one registry.
 trait ErasedHandler: Send + Sync {
@@ -113,44 +111,6 @@ pub struct HandlerRegistry {
     handlers: Vec<Box<dyn ErasedHandler>>,
 }
 
-/// A manifest with its handler entries' settings parsed by their handlers (what the host
-/// starts actors from). Derefs to the [`Manifest`].
-pub struct ActorManifest {
-    manifest: Manifest,
-    /// Per handler (registry order): the first entry's settings, or the defaults of an implicit
-    /// handler the manifest does not list; `None` when the manifest does not ask for it.
-    settings: Vec<Option<Erased>>,
-}
-
-impl std::ops::Deref for ActorManifest {
-    type Target = Manifest;
-    fn deref(&self) -> &Manifest {
-        &self.manifest
-    }
-}
-
-impl std::fmt::Debug for ActorManifest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.manifest.fmt(f)
-    }
-}
-
-/// The states of the handlers one actor has, in its store: a handler's host functions find
-/// theirs by handler type in this short slice (no hashing, nothing allocated per call).
-#[derive(Default)]
-pub(crate) struct HandlerStates(Vec<(TypeId, Box<dyn Any + Send>)>);
-
-impl HandlerStates {
-    /// The state of handler `H`, if the actor has it.
-    pub fn get_mut<H: Handler>(&mut self) -> Option<&mut H::State> {
-        let id = TypeId::of::<H>();
-        self.0
-            .iter_mut()
-            .find(|(t, _)| *t == id)
-            .and_then(|(_, s)| s.downcast_mut::<H::State>())
-    }
-}
-
 impl HandlerRegistry {
     /// An empty registry.
     pub fn new() -> Self {
@@ -196,32 +156,24 @@ impl HandlerRegistry {
         self.handlers[i].name()
     }
 
-    /// The handler that provides interface `iface` (without version).
-    pub(crate) fn provider(&self, iface: &str) -> Option<usize> {
-        self.handlers
-            .iter()
-            .position(|h| h.imports().contains(&iface))
-    }
-
-    /// Every interface the handlers provide, for messages.
-    pub(crate) fn provided(&self) -> String {
-        let all: Vec<&str> = self
-            .handlers
-            .iter()
-            .flat_map(|h| h.imports().iter().copied())
-            .collect();
-        all.join(", ")
-    }
-
-    /// Every export function some handler calls.
-    pub(crate) fn exports(&self) -> Vec<ExportFn> {
-        let mut out: Vec<ExportFn> = Vec::new();
+    /// What the handlers provide and call, for the component loader (plus the exports the
+    /// host's own messaging calls).
+    pub(crate) fn surface(&self) -> HandlerSurface {
+        let mut exports: Vec<ExportFn> = crate::engine::messaging::EXPORTS.to_vec();
         for f in self.handlers.iter().flat_map(|h| h.exports().iter()) {
-            if !out.contains(f) {
-                out.push(*f);
+            if !exports.contains(f) {
+                exports.push(*f);
             }
         }
-        out
+        HandlerSurface {
+            providers: self
+                .handlers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, h)| h.imports().iter().map(move |iface| (*iface, i)))
+                .collect(),
+            exports,
+        }
     }
 
     /// Adds every handler's interfaces to `linker`.
@@ -276,7 +228,7 @@ impl HandlerRegistry {
                 settings[i] = Some(parsed);
             }
         }
-        Ok(ActorManifest { manifest, settings })
+        Ok(ActorManifest::new(manifest, settings))
     }
 
     /// Grants of a root actor: what its manifest asks for, within the host's limits.
@@ -307,7 +259,7 @@ impl HandlerRegistry {
     ) -> Result<Grants, String> {
         let mut handlers: Vec<Option<Erased>> = vec![None; self.handlers.len()];
         for (i, h) in self.handlers.iter().enumerate() {
-            let Some(wanted) = &m.settings[i] else {
+            let Some(wanted) = m.settings(i) else {
                 continue;
             };
             let parent_grant = match parent {
@@ -456,8 +408,7 @@ mod tests {
             "two handlers serve the manifest type `keys`"
         );
         assert_eq!(r.names(), ["base", "keys"]);
-        assert_eq!(r.provider("test:keys/store"), Some(1));
-        assert_eq!(r.provider("test:other/x"), None);
+        assert_eq!(r.surface().providers, [("test:keys/store", 1)]);
     }
 
     #[test]
@@ -483,7 +434,7 @@ mod tests {
         );
         // Implicit handlers are there unlisted; listed ones only when asked for.
         let m = manifest("a", "").unwrap();
-        assert!(m.settings[0].is_some() && m.settings[1].is_none());
+        assert!(m.settings(0).is_some() && m.settings(1).is_none());
     }
 
     #[test]

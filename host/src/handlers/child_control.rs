@@ -1,11 +1,11 @@
 //! `theater:extension/child-control`: a parent's settings for its own children, the
 //! `child-control` handler. Every actor has it; its calls need the `supervisor` handler.
 
-use crate::actor::{ActorCtx, ActorStore};
 use crate::bindings::theater::extension::child_control::{self as wit, Host};
 use crate::chain::EventData;
 use crate::handler::{Handler, HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
+use crate::{ActorCtx, ActorStore};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;

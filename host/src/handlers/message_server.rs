@@ -2,13 +2,13 @@
 //! Channels and out-of-band request answering are not supported yet; those functions return a
 //! clear error.
 
-use crate::actor::{ActorCtx, ActorStore};
 use crate::bindings::theater::simple::message_server_host::{self as wit, Host};
 use crate::chain::EventData;
 use crate::handler::{ExportFn, Handler, HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
 use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND};
 use crate::metrics::Op;
+use crate::{ActorCtx, ActorStore};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Linker;

@@ -21,8 +21,8 @@ pub use runtime::{RuntimeHandler, RuntimeHostConfig};
 pub use supervisor::{SupervisorHandler, SupervisorHostConfig, SupervisorPermissions};
 pub use timer::TimerHandler;
 
+use crate::SystemConfig;
 use crate::handler::{HandlerRegistry, RegistryError, SettingsTable};
-use crate::system::SystemConfig;
 
 /// Registers every built-in handler, configured from `config` (the runtime handler's log sink),
 /// with default supervisor permissions.

@@ -2,11 +2,11 @@
 //! restart, its parent's `theater:extension/recovery-handler.handle-child-recovered` is called
 //! (an optional export; the child is in `list-children` either way).
 
-use crate::actor::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use crate::chain::EventData;
 use crate::handler::{ActorRef, ExportFn, Handler, SettingsTable};
 use crate::lifecycle::Lifecycle;
 use crate::manifest::Manifest;
+use crate::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use std::sync::Arc;
 use wasmtime::component::Linker;
 

@@ -1,13 +1,13 @@
 //! `theater:simple/runtime` (log, get-chain, shutdown) and `theater:simple/types`: the
 //! `runtime` handler, which every actor has.
 
-use crate::actor::{ActorCtx, ActorStore};
 use crate::bindings::theater::simple as wit;
 use crate::bindings::theater::simple::types::{Chain, Event, MetaEvent};
 use crate::chain::{EventData, short_hash};
 use crate::handler::{HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
-use crate::system::{LogLine, LogSink};
+use crate::{ActorCtx, ActorStore};
+use crate::{LogLine, LogSink};
 use std::sync::Arc;
 use wasmtime::component::Linker;
 

@@ -5,7 +5,6 @@
 //! (globs of the manifests it may start); a child never gets more than its parent. When a child
 //! ends, the handler queues the matching callback in the parent's mailbox (CONTRACT §4).
 
-use crate::actor::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use crate::bindings::theater::simple::supervisor::Host;
 use crate::bindings::theater::simple::types::ChainEvent as WitChainEvent;
 use crate::bindings::{WitActorError, WitErrorType};
@@ -15,6 +14,7 @@ use crate::lifecycle::{End, Failure, FailureKind, Lifecycle, StopReason};
 use crate::manifest::Manifest;
 use crate::metrics::Op;
 use crate::permissions::AllowedSet;
+use crate::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;

@@ -6,11 +6,11 @@
 //! message. Waiting never blocks the actor. When the actor stops (or is restarted, which gives
 //! it a new mailbox) its old mailbox is closed and the timer is dropped.
 
-use crate::actor::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use crate::bindings::theater::extension::timer::{self as wit, Host};
 use crate::chain::EventData;
 use crate::handler::{ExportFn, Handler, HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
+use crate::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};

@@ -3,9 +3,10 @@
 //! embedding API ([`crate::ActorSystem::send`], [`crate::ActorSystem::request`]) and by the
 //! `message-server` handler through [`crate::handler::HostHandle`].
 
-use crate::actor::{ActorCall, CallPath, Delivery, DeliveryFuture, next_request_id};
+use super::components::ExportFn;
+use super::instance::{ActorCall, Delivery, DeliveryFuture, next_request_id};
+use super::store::CallPath;
 use crate::chain::EventData;
-use crate::handler::ExportFn;
 use tokio::sync::oneshot;
 
 /// `theater:simple/message-server-client.handle-send`.

@@ -1,8 +1,7 @@
 //! Loading components: compile once per content hash, pre-instantiate against the shared linker,
 //! find the exports an actor offers and the handlers its imports need.
 
-use crate::actor::ActorStore;
-use crate::handler::{ExportFn, HandlerRegistry};
+use super::store::ActorStore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +9,55 @@ use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
+
+/// One export function an actor may offer, by interface (without version) and name, e.g.
+/// `theater:extension/timer-handler` / `handle-timer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExportFn {
+    /// The exported interface, without `@version`.
+    pub interface: &'static str,
+    /// The function's name in it.
+    pub function: &'static str,
+}
+
+impl ExportFn {
+    /// The export `function` of `interface`.
+    pub const fn new(interface: &'static str, function: &'static str) -> Self {
+        Self {
+            interface,
+            function,
+        }
+    }
+}
+
+/// `theater:simple/actor.init`, which every actor exports.
+pub(crate) const INIT: ExportFn = ExportFn::new("theater:simple/actor", "init");
+
+/// What the handlers of a host provide and call, as the component loader needs it (built once
+/// by the handler registry).
+#[derive(Debug, Default)]
+pub(crate) struct HandlerSurface {
+    /// Each interface a handler provides (without version), with that handler's index.
+    pub providers: Vec<(&'static str, usize)>,
+    /// Every export function some handler (or the host's messaging) calls.
+    pub exports: Vec<ExportFn>,
+}
+
+impl HandlerSurface {
+    /// The handler that provides interface `iface`.
+    fn provider(&self, iface: &str) -> Option<usize> {
+        self.providers
+            .iter()
+            .find(|(i, _)| *i == iface)
+            .map(|(_, h)| *h)
+    }
+
+    /// Every interface provided, for messages.
+    fn provided(&self) -> String {
+        let all: Vec<&str> = self.providers.iter().map(|(i, _)| *i).collect();
+        all.join(", ")
+    }
+}
 
 /// The export functions a component offers, among those the host and its handlers call.
 #[derive(Debug, Default)]
@@ -253,7 +301,7 @@ impl ComponentCache {
         &self,
         engine: &Engine,
         linker: &Linker<ActorStore>,
-        handlers: &HandlerRegistry,
+        handlers: &HandlerSurface,
         path: &Path,
     ) -> Result<Arc<LoadedComponent>, String> {
         let stamp = FileStamp::of(path);
@@ -277,7 +325,7 @@ impl ComponentCache {
         &self,
         engine: &Engine,
         linker: &Linker<ActorStore>,
-        handlers: &HandlerRegistry,
+        handlers: &HandlerSurface,
         path: &Path,
     ) -> Result<Arc<LoadedComponent>, String> {
         let owned = path.to_path_buf();
@@ -323,7 +371,7 @@ impl ComponentCache {
     fn link(
         engine: &Engine,
         linker: &Linker<ActorStore>,
-        handlers: &HandlerRegistry,
+        handlers: &HandlerSurface,
         component: &Component,
         hash: [u8; 32],
         shown: &str,
@@ -355,11 +403,10 @@ impl ComponentCache {
         }) {
             check_init_type(engine, component, iface, shown)?;
         }
-        let mut wanted = vec![crate::actor::INIT];
-        wanted.extend(crate::messaging::EXPORTS);
-        for f in handlers.exports() {
-            if !wanted.contains(&f) {
-                wanted.push(f);
+        let mut wanted = vec![INIT];
+        for f in &handlers.exports {
+            if !wanted.contains(f) {
+                wanted.push(*f);
             }
         }
         let mut found = Vec::new();
@@ -378,7 +425,7 @@ impl ComponentCache {
             }
         }
         let exports = ExportTable { found };
-        if !exports.has(&crate::actor::INIT) {
+        if !exports.has(&INIT) {
             return Err(format!(
                 "{shown} does not export `theater:simple/actor` with `init`, so it is not a Theater actor (its exports: {})",
                 if export_names.is_empty() {

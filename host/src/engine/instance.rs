@@ -1,32 +1,21 @@
-//! One actor at run time: its `Store` data, its mailbox messages, its export calls and the task
-//! loop that runs them one at a time, in arrival order (CONTRACT §2).
+//! An actor's live instance and its task loop: export calls, one at a time in arrival order,
+//! each under the actor's deadline and recorded in its chain (CONTRACT §2), and the calls
+//! handlers queue in its mailbox ([`Delivery`]).
 
-use crate::chain::{Chain, EventData};
-use crate::components::LoadedComponent;
-use crate::handler::{ActorManifest, ExportFn, Handler, HandlerStates, HandlerView};
+use super::components::{ExportFn, INIT, LoadedComponent};
+use super::store::{ActorCtx, ActorStore, CallPath, HandlerStates};
+use crate::chain::EventData;
 use crate::lifecycle::{Failure, FailureKind};
-use crate::metrics::Op;
-use crate::permissions::Grants;
-use crate::system::SystemInner;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
-use wasmtime::component::{
-    ComponentNamedList, ComponentType, Instance, Lift, Lower, ResourceTable, TypedFunc,
-};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::oneshot;
+use wasmtime::component::{ComponentNamedList, ComponentType, Instance, Lift, Lower, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// Actor ids are UUID v4 strings.
-pub type ActorId = String;
-
-/// The ids of the actors waiting, directly or through others, on the current call; a request to
-/// any of them would deadlock, so it is refused.
-pub type CallPath = Arc<Vec<ActorId>>;
+use wasmtime_wasi::WasiCtx;
 
 /// A call a handler queues in an actor's mailbox: the actor runs it after its current call,
 /// one at a time in arrival order (CONTRACT §2). `deliver` gets the actor's instance through
@@ -42,67 +31,10 @@ pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> +
 /// A message in an actor's mailbox.
 pub(crate) type Envelope = Box<dyn Delivery>;
 
-/// The sending side of an actor's mailbox. Messages (`send`, `request`) are bounded: past the
-/// capacity they are refused, so a flood cannot grow a slow actor's queue without limit.
-/// Callbacks to a parent and fired timers are never refused (each has its own bound).
-#[derive(Clone)]
-pub(crate) struct Mailbox {
-    tx: mpsc::UnboundedSender<(bool, Envelope)>,
-    queued: Arc<AtomicUsize>,
-}
-
+/// An actor's mailbox, holding the calls queued for it.
+pub(crate) type Mailbox = crate::tree::Mailbox<Envelope>;
 /// The receiving side, owned by the actor's task.
-pub(crate) struct MailboxRx {
-    rx: mpsc::UnboundedReceiver<(bool, Envelope)>,
-    queued: Arc<AtomicUsize>,
-}
-
-impl Mailbox {
-    pub fn new() -> (Self, MailboxRx) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        (
-            Self {
-                tx,
-                queued: queued.clone(),
-            },
-            MailboxRx { rx, queued },
-        )
-    }
-
-    /// Queues a callback or a fired timer (never refused while the actor runs).
-    pub fn notify(&self, envelope: Envelope) -> bool {
-        self.tx.send((false, envelope)).is_ok()
-    }
-
-    /// Queues a message unless `capacity` messages are already waiting.
-    pub fn message(&self, envelope: Envelope, capacity: usize) -> Result<(), QueueError> {
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(QueueError::Full);
-        }
-        self.tx.send((true, envelope)).map_err(|_| {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            QueueError::Closed
-        })
-    }
-}
-
-/// Why a message was not queued.
-pub(crate) enum QueueError {
-    Full,
-    Closed,
-}
-
-impl MailboxRx {
-    async fn recv(&mut self) -> Option<Envelope> {
-        let (counted, e) = self.rx.recv().await?;
-        if counted {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-        }
-        Some(e)
-    }
-}
+pub(crate) type MailboxRx = crate::tree::MailboxRx<Envelope>;
 
 /// Why an actor's own task ended.
 pub(crate) enum Exit {
@@ -112,123 +44,6 @@ pub(crate) enum Exit {
     Failed(Failure),
     /// Someone asked it to stop; the stopper finishes the teardown.
     StopRequested,
-}
-
-/// One actor as its handlers' host functions see it: its id, manifest, chain, grants, and the
-/// host API (see `docs/handlers.md`). Every method acts on behalf of this actor.
-pub struct ActorCtx {
-    pub(crate) system: Arc<SystemInner>,
-    pub(crate) id: ActorId,
-    pub(crate) name: String,
-    pub(crate) chain: Arc<Mutex<Chain>>,
-    pub(crate) grants: Arc<Grants>,
-    pub(crate) manifest: Arc<ActorManifest>,
-    /// Actors waiting on the call in progress (this actor last).
-    pub(crate) call_path: CallPath,
-    /// Set by `runtime.shutdown`; acted on when the current call returns.
-    pub(crate) shutdown: Option<Option<Vec<u8>>>,
-    /// Deadline of the export call in progress. Time spent waiting on other actors (a child's
-    /// init, a stop, a request) moves it back: the deadline bounds the actor's own work.
-    pub(crate) deadline: Deadline,
-}
-
-impl ActorCtx {
-    /// After waiting on other actors since `since` (a child's init, a stop, a request): moves
-    /// the call's deadline back by the wait, so the deadline bounds the actor's own work, and
-    /// records the operation's duration under `op` when timings are on.
-    pub fn waited(&self, op: Op, since: Instant) {
-        let waited = since.elapsed();
-        if let Some(d) = self.deadline.get() {
-            self.deadline.set(Some(d + waited));
-        }
-        self.timing(op, waited);
-    }
-
-    /// Records a duration under `op` when [`crate::SystemConfig::timings`] is set.
-    pub fn timing(&self, op: Op, d: Duration) {
-        if let Some(t) = &self.system.config.timings {
-            t.record(op, d);
-        }
-    }
-
-    /// Appends an event to this actor's chain (`data` is the event's JSON; summarise large
-    /// payloads with [`EventData::summary`]).
-    pub fn record(&self, event_type: &str, data: EventData, description: String) {
-        record(&self.chain, event_type, data, description);
-    }
-}
-
-/// Appends an event with JSON data to a chain.
-pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, description: String) {
-    let bytes = data.finish();
-    chain
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .append(event_type, bytes, Some(description));
-}
-
-/// The data of every actor `Store`: WASI, the actor's context and the state of each handler it
-/// has. Handlers reach theirs with [`ActorStore::view`].
-pub struct ActorStore {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    pub(crate) ctx: ActorCtx,
-    handlers: HandlerStates,
-}
-
-impl ActorStore {
-    /// Handler `H`'s view of this actor: the getter to pass to the bindgen `add_to_linker`
-    /// functions of `H`'s interfaces, with [`crate::handler::HasHandler<H>`].
-    pub fn view<H: Handler>(&mut self) -> HandlerView<'_, H> {
-        HandlerView {
-            actor: &mut self.ctx,
-            state: self.handlers.get_mut::<H>(),
-            table: &mut self.table,
-        }
-    }
-}
-
-/// Enforces the actor's `[limits]`: growing a memory or table past its limit traps the call
-/// with a message naming the limit (the actor then fails with `internal`).
-impl ResourceLimiter for ActorStore {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let limit = self.ctx.grants.limits.memory_bytes;
-        if desired as u64 > limit {
-            wasmtime::bail!(
-                "memory limit exceeded: a linear memory may grow to at most limits.memory_bytes = {limit} bytes, the actor asked for {desired}"
-            );
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let limit = self.ctx.grants.limits.table_elements;
-        if desired as u64 > limit {
-            wasmtime::bail!(
-                "table limit exceeded: a table may grow to at most limits.table_elements = {limit} elements, the actor asked for {desired}"
-            );
-        }
-        Ok(true)
-    }
-}
-
-impl WasiView for ActorStore {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// The result shapes of `f(state, params) -> result<tuple<new-state, ...>, string>` exports
@@ -258,9 +73,6 @@ where
     }
 }
 
-/// `theater:simple/actor.init`, which every actor exports.
-pub(crate) const INIT: ExportFn = ExportFn::new("theater:simple/actor", "init");
-
 /// A live actor instance: its store, its instance and its current state.
 pub(crate) struct Running {
     pub store: Store<ActorStore>,
@@ -282,19 +94,11 @@ impl Running {
     ) -> Result<Self, (Failure, bool)> {
         let engine = component.pre.engine().clone();
         let mut wasi = WasiCtx::builder();
-        if ctx.system.config.inherit_stdio {
+        if ctx.system.config().inherit_stdio {
             wasi.inherit_stdout().inherit_stderr();
         }
-        let handlers = ctx.system.handlers.states(&ctx.grants, &ctx);
-        let mut store = Store::new(
-            &engine,
-            ActorStore {
-                wasi: wasi.build(),
-                table: ResourceTable::new(),
-                ctx,
-                handlers,
-            },
-        );
+        let handlers: HandlerStates = ctx.system.handler_states(&ctx);
+        let mut store = Store::new(&engine, ActorStore::new(wasi.build(), ctx, handlers));
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
@@ -302,7 +106,7 @@ impl Running {
         store.epoch_deadline_callback(|cx| {
             let ctx = &cx.data().ctx;
             match ctx.deadline.get() {
-                Some(d) if ctx.system.clock.now() >= d => Ok(UpdateDeadline::Interrupt),
+                Some(d) if ctx.system.clock().now() >= d => Ok(UpdateDeadline::Interrupt),
                 _ => Ok(UpdateDeadline::Yield(1)),
             }
         });
@@ -376,7 +180,7 @@ impl Running {
             let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
             p.push(ctx.id.clone());
             ctx.call_path = Arc::new(p);
-            ctx.deadline.set(Some(ctx.system.clock.now() + timeout));
+            ctx.deadline.set(Some(ctx.system.clock().now() + timeout));
         }
         let outcome = self.invoke::<P, R>(slot, idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
@@ -545,31 +349,8 @@ fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
     }
 }
 
-/// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
-/// reference can be held across an await): a time of the system's [`crate::clock::HostClock`]
-/// in nanoseconds, 0 = none.
-#[derive(Debug, Default)]
-pub(crate) struct Deadline(AtomicU64);
-
-impl Deadline {
-    pub fn get(&self) -> Option<Duration> {
-        match self.0.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_nanos(n)),
-        }
-    }
-
-    pub fn set(&self, at: Option<Duration>) {
-        let n = at.map_or(0, |t| t.as_nanos().max(1) as u64);
-        self.0.store(n, Ordering::Relaxed);
-    }
-}
-
 /// A process-unique request id (`req-N`): cheaper than a random UUID on the request path.
 pub(crate) fn next_request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
-
-/// How long a stopped actor's in-flight call may take before it is killed.
-pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+/// Actor ids are UUID v4 strings.
+pub type ActorId = String;
+
 /// How an actor was first started; a restart starts it again the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartMode {

@@ -31,7 +31,7 @@ pub use postgres::{
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::chain::{ChainEvent, ChainSink};
-use crate::tree::ActorId;
+use crate::lifecycle::ActorId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use theater_core::status::ActorStatus;

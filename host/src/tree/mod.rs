@@ -9,8 +9,7 @@ pub(crate) use children::ChildList;
 pub(crate) use mailbox::{Mailbox, MailboxRx, QueueError};
 pub(crate) use registry::{ActorRecord, Registry, StartArgs};
 
-/// Actor ids are UUID v4 strings.
-pub type ActorId = String;
+pub use crate::lifecycle::ActorId;
 
 /// An id as shown in error messages: at most 100 characters (a hostile id may be megabytes).
 pub(crate) fn short_id(id: &str) -> std::borrow::Cow<'_, str> {

@@ -16,4 +16,7 @@ mod model;
 mod notifications;
 mod operations;
 mod permissions;
+mod readme;
 mod resume;
+mod signals;
+mod templates;

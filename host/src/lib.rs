@@ -49,6 +49,7 @@ pub mod cluster;
 pub mod commands;
 mod config;
 mod engine;
+mod error;
 pub mod handler;
 pub mod handlers;
 pub mod lifecycle;
@@ -67,6 +68,7 @@ pub use engine::engine_config;
 pub use engine::instance::{ActorCall, Delivery, DeliveryFuture, ExportResult};
 pub use engine::messaging;
 pub use engine::store::{ActorCtx, ActorStore, CallPath};
+pub use error::{HostError, HostResult, MailboxError};
 pub use system::{
     ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, ResumeReport, RootOutcome, SystemError,
 };

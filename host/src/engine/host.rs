@@ -8,6 +8,8 @@ use crate::chain::{Chain, ChainEvent};
 use crate::clock::HostClock;
 use crate::config::SystemConfig;
 use crate::engine::components::{ExportFn, ExportTable};
+use crate::error::HostResult;
+pub use crate::error::MailboxError;
 use crate::lifecycle::StartMode;
 use crate::permissions::{ActorManifest, Grants};
 use crate::tree::{ActorId, QueueError};
@@ -52,7 +54,7 @@ pub(crate) trait HostOps: Send + Sync + 'static {
         caller: &'a ActorCtx,
         manifest: &'a str,
         allowed: PathCheck<'a>,
-    ) -> BoxFuture<'a, Result<Arc<ActorManifest>, String>>;
+    ) -> BoxFuture<'a, HostResult<Arc<ActorManifest>>>;
     /// Starts a child of `caller`.
     fn spawn_child<'a>(
         self: Arc<Self>,
@@ -60,58 +62,53 @@ pub(crate) trait HostOps: Send + Sync + 'static {
         manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
         mode: StartMode,
-    ) -> BoxFuture<'a, Result<ActorId, String>>;
+    ) -> BoxFuture<'a, HostResult<ActorId>>;
     /// Ids of `id`'s live children in start order.
     fn children(&self, id: &str) -> Vec<ActorId>;
     /// Number of `id`'s live children.
     fn children_count(&self, id: &str) -> usize;
     /// The status of `caller`'s child `child`.
-    fn child_status(&self, caller: &str, child: &str) -> Result<ActorStatus, String>;
+    fn child_status(&self, caller: &str, child: &str) -> HostResult<ActorStatus>;
     /// `stop-child`.
     fn stop_child<'a>(
         self: Arc<Self>,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, HostResult<()>>;
     /// `restart-child`.
     fn restart_child<'a>(
         self: Arc<Self>,
         caller: &'a ActorCtx,
         child: &'a str,
         room: RoomCheck<'a>,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, HostResult<()>>;
     /// `get-child-state`.
     fn child_state<'a>(
         &'a self,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
+    ) -> BoxFuture<'a, HostResult<Option<Vec<u8>>>>;
     /// `get-child-events`.
     fn child_events<'a>(
         &'a self,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<ChainEvent>, String>>;
+    ) -> BoxFuture<'a, HostResult<Vec<ChainEvent>>>;
     /// `child-control.set-shutdown-timeout`.
-    fn set_shutdown_timeout(
-        &self,
-        caller: &str,
-        child: &str,
-        timeout: Duration,
-    ) -> Result<(), String>;
+    fn set_shutdown_timeout(&self, caller: &str, child: &str, timeout: Duration) -> HostResult<()>;
     /// Any actor by id.
-    fn entry(&self, id: &str) -> Result<ActorEntry, String>;
+    fn entry(&self, id: &str) -> HostResult<ActorEntry>;
     /// The mailbox of a running actor.
     fn mailbox(&self, id: &str) -> Option<ActorMailbox>;
     /// `message-server-host.send`.
-    fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String>;
+    fn send(&self, to: &str, msg: Vec<u8>) -> HostResult<()>;
     /// `message-server-host.request`.
     fn request<'a>(
         &'a self,
         to: &'a str,
         msg: Vec<u8>,
         path: CallPath,
-    ) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    ) -> BoxFuture<'a, HostResult<Vec<u8>>>;
 }
 
 /// Access to every actor of the host by id: lookups and the messaging primitive.
@@ -132,27 +129,6 @@ pub struct ActorMailbox {
     id: ActorId,
     inner: Mailbox,
     capacity: usize,
-}
-
-/// Why a message was not queued.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum MailboxError {
-    /// The actor already has `capacity` messages waiting.
-    #[error(
-        "mailbox of actor `{actor}` is full ({capacity} messages waiting); it is not keeping up, try again later"
-    )]
-    Full {
-        /// The actor.
-        actor: ActorId,
-        /// [`crate::SystemConfig::mailbox_capacity`].
-        capacity: usize,
-    },
-    /// The actor stopped.
-    #[error("actor `{actor}` stopped before the message was queued")]
-    Closed {
-        /// The actor.
-        actor: ActorId,
-    },
 }
 
 impl ActorEntry {
@@ -229,19 +205,19 @@ impl ActorMailbox {
 
 impl HostHandle {
     /// The actor `id`, live or ended (while its record is kept).
-    pub fn actor(&self, id: &str) -> Result<ActorEntry, String> {
+    pub fn actor(&self, id: &str) -> HostResult<ActorEntry> {
         self.0.entry(id)
     }
 
     /// `message-server-host.send`: queues `msg` for `to`'s `handle-send`.
-    pub fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+    pub fn send(&self, to: &str, msg: Vec<u8>) -> HostResult<()> {
         self.0.send(to, msg)
     }
 
     /// `message-server-host.request`: queues `msg` for `to`'s `handle-request` and waits for the
     /// answer. `path` is the chain of actors waiting on the caller (a request to one of them is
     /// refused: it would deadlock).
-    pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> Result<Vec<u8>, String> {
+    pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> HostResult<Vec<u8>> {
         self.0.request(to, msg, path).await
     }
 }
@@ -302,7 +278,7 @@ impl ActorCtx {
         &self,
         manifest: &str,
         allowed: PathCheck<'_>,
-    ) -> Result<Arc<ActorManifest>, String> {
+    ) -> HostResult<Arc<ActorManifest>> {
         self.system.resolve_manifest(self, manifest, allowed).await
     }
 
@@ -312,7 +288,7 @@ impl ActorCtx {
         &self,
         manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
-    ) -> Result<ActorId, String> {
+    ) -> HostResult<ActorId> {
         self.system
             .clone()
             .spawn_child(self, manifest, bytes, StartMode::Spawn)
@@ -324,7 +300,7 @@ impl ActorCtx {
         &self,
         manifest: Arc<ActorManifest>,
         state: Option<Vec<u8>>,
-    ) -> Result<ActorId, String> {
+    ) -> HostResult<ActorId> {
         self.system
             .clone()
             .spawn_child(self, manifest, state, StartMode::Resume)
@@ -342,34 +318,34 @@ impl ActorCtx {
     }
 
     /// The status of its child `child` (an error if it is not its child).
-    pub fn child_status(&self, child: &str) -> Result<ActorStatus, String> {
+    pub fn child_status(&self, child: &str) -> HostResult<ActorStatus> {
         self.system.child_status(&self.id, child)
     }
 
     /// `stop-child`: stops its child gracefully; returns when the child is gone.
-    pub async fn stop_child(&self, child: &str) -> Result<(), String> {
+    pub async fn stop_child(&self, child: &str) -> HostResult<()> {
         self.system.clone().stop_child(&self.id, child).await
     }
 
     /// `restart-child`: stops its child (if running) and starts it again with the same id and
     /// start arguments. A child that already ended joins the live children again: `room` is
     /// asked first, with the number of live children, and may refuse.
-    pub async fn restart_child(&self, child: &str, room: RoomCheck<'_>) -> Result<(), String> {
+    pub async fn restart_child(&self, child: &str, room: RoomCheck<'_>) -> HostResult<()> {
         self.system.clone().restart_child(self, child, room).await
     }
 
     /// `get-child-state`: its child's current or last state.
-    pub async fn child_state(&self, child: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn child_state(&self, child: &str) -> HostResult<Option<Vec<u8>>> {
         self.system.child_state(&self.id, child).await
     }
 
     /// `get-child-events`: its child's whole chain.
-    pub async fn child_events(&self, child: &str) -> Result<Vec<ChainEvent>, String> {
+    pub async fn child_events(&self, child: &str) -> HostResult<Vec<ChainEvent>> {
         self.system.child_events(&self.id, child).await
     }
 
     /// Sets how long its child `child` may take to stop before it is killed.
-    pub fn set_child_shutdown_timeout(&self, child: &str, timeout: Duration) -> Result<(), String> {
+    pub fn set_child_shutdown_timeout(&self, child: &str, timeout: Duration) -> HostResult<()> {
         self.system.set_shutdown_timeout(&self.id, child, timeout)
     }
 }

@@ -5,7 +5,7 @@ use crate::bindings::theater::extension::child_control::{self as wit, Host};
 use crate::chain::EventData;
 use crate::handler::{Handler, HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
-use crate::{ActorCtx, ActorStore};
+use crate::{ActorCtx, ActorStore, HostError};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;
@@ -63,8 +63,10 @@ impl Host for HandlerView<'_, ChildControlHandler> {
         let r = if ctx.has_handler("supervisor") {
             ctx.set_child_shutdown_timeout(&child_id, Duration::from_millis(timeout_ms))
         } else {
-            Err("permission denied: this actor has no `supervisor` handler in its manifest".into())
-        };
+            Err(HostError::NoHandler("supervisor"))
+        }
+        // The WIT boundary: the guest gets the error's text.
+        .map_err(String::from);
         ctx.record(
             "child-control.set-shutdown-timeout",
             match &r {

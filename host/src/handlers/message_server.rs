@@ -8,7 +8,7 @@ use crate::handler::{ExportFn, Handler, HandlerView, HasHandler, SettingsTable};
 use crate::manifest::Manifest;
 use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND};
 use crate::metrics::Op;
-use crate::{ActorCtx, ActorStore};
+use crate::{ActorCtx, ActorStore, HostError, HostResult};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Linker;
@@ -68,12 +68,10 @@ fn not_yet(ctx: &ActorCtx, function: &str) -> Result<(), String> {
     ))
 }
 
-fn granted(state: &Option<&mut ()>) -> Result<(), String> {
+fn granted(state: &Option<&mut ()>) -> HostResult<()> {
     match state {
         Some(_) => Ok(()),
-        None => Err(
-            "permission denied: this actor has no `message-server` handler in its manifest".into(),
-        ),
+        None => Err(HostError::NoHandler("message-server")),
     }
 }
 
@@ -91,7 +89,10 @@ impl Host for HandlerView<'_, MessageServerHandler> {
                 .summary("message", Some(&msg)),
             format!("send to {actor_id}"),
         );
-        let r = granted(&self.state).and_then(|()| ctx.host().send(&actor_id, msg));
+        // The WIT boundary: the guest gets the error's text.
+        let r = granted(&self.state)
+            .and_then(|()| ctx.host().send(&actor_id, msg))
+            .map_err(String::from);
         ctx.record(
             "message.send.result",
             match &r {
@@ -118,7 +119,9 @@ impl Host for HandlerView<'_, MessageServerHandler> {
         let r = match granted(&self.state) {
             Ok(()) => ctx.host().request(&actor_id, msg, ctx.call_path()).await,
             Err(e) => Err(e),
-        };
+        }
+        // The WIT boundary: the guest gets the error's text.
+        .map_err(String::from);
         ctx.waited(Op::Request, t0);
         let data = match &r {
             Ok(b) => data.summary("ok", Some(b)),

@@ -14,7 +14,7 @@ use crate::lifecycle::{End, Failure, FailureKind, Lifecycle, StopReason};
 use crate::manifest::Manifest;
 use crate::metrics::Op;
 use crate::permissions::AllowedSet;
-use crate::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture};
+use crate::{ActorCall, ActorCtx, ActorStore, Delivery, DeliveryFuture, HostError, HostResult};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -364,9 +364,11 @@ fn error_type_name(t: WitErrorType) -> &'static str {
 fn result<T>(
     ctx: &ActorCtx,
     op: &str,
-    r: Result<T, String>,
+    r: HostResult<T>,
     ok: impl FnOnce(&T) -> EventData,
 ) -> Result<T, String> {
+    // The WIT boundary: the guest gets the error's text.
+    let r = r.map_err(String::from);
     match &r {
         Ok(v) => ctx.record(
             &format!("supervisor.{op}.result"),
@@ -386,10 +388,11 @@ fn result<T>(
 }
 
 /// The actor's grant, or the refusal every operation gives an actor without the handler.
-fn granted(state: &Option<&mut Arc<SupervisorGrant>>) -> Result<Arc<SupervisorGrant>, String> {
-    state.as_deref().cloned().ok_or_else(|| {
-        "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
-    })
+fn granted(state: &Option<&mut Arc<SupervisorGrant>>) -> HostResult<Arc<SupervisorGrant>> {
+    state
+        .as_deref()
+        .cloned()
+        .ok_or(HostError::NoHandler("supervisor"))
 }
 
 impl HandlerView<'_, SupervisorHandler> {

@@ -39,7 +39,7 @@ impl HostOps for SystemInner {
         caller: &'a ActorCtx,
         manifest: &'a str,
         allowed: PathCheck<'a>,
-    ) -> BoxFuture<'a, Result<Arc<ActorManifest>, String>> {
+    ) -> BoxFuture<'a, HostResult<Arc<ActorManifest>>> {
         Box::pin(SystemInner::resolve_manifest(
             self, caller, manifest, allowed,
         ))
@@ -51,7 +51,7 @@ impl HostOps for SystemInner {
         manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
         mode: StartMode,
-    ) -> BoxFuture<'a, Result<ActorId, String>> {
+    ) -> BoxFuture<'a, HostResult<ActorId>> {
         Box::pin(SystemInner::spawn_child(
             self, caller, manifest, bytes, mode,
         ))
@@ -65,7 +65,7 @@ impl HostOps for SystemInner {
         SystemInner::children_count(self, id)
     }
 
-    fn child_status(&self, caller: &str, child: &str) -> Result<ActorStatus, String> {
+    fn child_status(&self, caller: &str, child: &str) -> HostResult<ActorStatus> {
         SystemInner::child_status(self, caller, child)
     }
 
@@ -73,7 +73,7 @@ impl HostOps for SystemInner {
         self: Arc<Self>,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, HostResult<()>> {
         Box::pin(SystemInner::stop_child(self, caller, child))
     }
 
@@ -82,7 +82,7 @@ impl HostOps for SystemInner {
         caller: &'a ActorCtx,
         child: &'a str,
         room: RoomCheck<'a>,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, HostResult<()>> {
         Box::pin(SystemInner::restart_child(self, caller, child, room))
     }
 
@@ -90,7 +90,7 @@ impl HostOps for SystemInner {
         &'a self,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+    ) -> BoxFuture<'a, HostResult<Option<Vec<u8>>>> {
         Box::pin(SystemInner::child_state(self, caller, child))
     }
 
@@ -98,20 +98,15 @@ impl HostOps for SystemInner {
         &'a self,
         caller: &'a str,
         child: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<ChainEvent>, String>> {
+    ) -> BoxFuture<'a, HostResult<Vec<ChainEvent>>> {
         Box::pin(SystemInner::child_events(self, caller, child))
     }
 
-    fn set_shutdown_timeout(
-        &self,
-        caller: &str,
-        child: &str,
-        timeout: Duration,
-    ) -> Result<(), String> {
+    fn set_shutdown_timeout(&self, caller: &str, child: &str, timeout: Duration) -> HostResult<()> {
         SystemInner::set_shutdown_timeout(self, caller, child, timeout)
     }
 
-    fn entry(&self, id: &str) -> Result<ActorEntry, String> {
+    fn entry(&self, id: &str) -> HostResult<ActorEntry> {
         SystemInner::entry(self, id)
     }
 
@@ -119,7 +114,7 @@ impl HostOps for SystemInner {
         SystemInner::mailbox(self, id)
     }
 
-    fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+    fn send(&self, to: &str, msg: Vec<u8>) -> HostResult<()> {
         SystemInner::send(self, to, msg)
     }
 
@@ -128,7 +123,7 @@ impl HostOps for SystemInner {
         to: &'a str,
         msg: Vec<u8>,
         path: CallPath,
-    ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    ) -> BoxFuture<'a, HostResult<Vec<u8>>> {
         Box::pin(SystemInner::request(self, to, msg, path))
     }
 }

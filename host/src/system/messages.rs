@@ -5,21 +5,24 @@
 use super::*;
 
 impl SystemInner {
-    pub(super) fn mailbox_of(&self, to: &str, request: bool) -> Result<ActorMailbox, String> {
+    pub(super) fn mailbox_of(&self, to: &str, request: bool) -> HostResult<ActorMailbox> {
         let reg = self.lock();
-        let rec = reg.actors.get(to).ok_or_else(|| unknown(to))?;
+        let rec = reg
+            .actors
+            .get(to)
+            .ok_or_else(|| HostError::UnknownActor(to.to_string()))?;
         let export = if request { HANDLE_REQUEST } else { HANDLE_SEND };
         if !rec.exports.has(&export) {
-            return Err(format!(
-                "actor `{to}` ({}) does not accept messages: it does not export theater:simple/message-server-client.{}",
-                rec.name, export.function
-            ));
+            return Err(HostError::NotAccepting {
+                actor: to.to_string(),
+                name: rec.name.clone(),
+                function: export.function,
+            });
         }
-        let mailbox = rec.mailbox.clone().ok_or_else(|| {
-            format!(
-                "actor `{to}` ({}) is not running (status: {:?})",
-                rec.name, rec.status
-            )
+        let mailbox = rec.mailbox.clone().ok_or_else(|| HostError::NotReceiving {
+            actor: to.to_string(),
+            name: rec.name.clone(),
+            status: rec.status,
         })?;
         Ok(ActorMailbox::new(
             to.to_string(),
@@ -29,11 +32,9 @@ impl SystemInner {
     }
 
     /// `send`: queue a message; returns once it is queued.
-    pub(crate) fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn send(&self, to: &str, msg: Vec<u8>) -> HostResult<()> {
         let mailbox = self.mailbox_of(to, false)?;
-        mailbox
-            .post(Box::new(SendCall { msg }))
-            .map_err(|e: MailboxError| e.to_string())
+        Ok(mailbox.post(Box::new(SendCall { msg }))?)
     }
 
     /// `request`: queue a request and wait for the answer. Refuses requests that would wait on
@@ -43,21 +44,21 @@ impl SystemInner {
         to: &str,
         msg: Vec<u8>,
         path: CallPath,
-    ) -> Result<Vec<u8>, String> {
+    ) -> HostResult<Vec<u8>> {
         if let Some(pos) = path.iter().position(|a| a == to) {
             let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
-            return Err(format!(
-                "request refused: actor `{to}` is waiting on this call ({} -> {to}), so the request would deadlock",
-                cycle.join(" -> ")
-            ));
+            return Err(HostError::Deadlock {
+                to: to.to_string(),
+                cycle: cycle.join(" -> "),
+            });
         }
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
-        mailbox
-            .post(Box::new(RequestCall { msg, path, reply }))
-            .map_err(|e| e.to_string())?;
-        answer
+        mailbox.post(Box::new(RequestCall { msg, path, reply }))?;
+        // The answer's error is the target's own message (it failed, or gave no answer).
+        let answer = answer
             .await
-            .map_err(|_| format!("actor `{to}` stopped before answering the request"))?
+            .map_err(|_| HostError::NoAnswer(to.to_string()))?;
+        Ok(answer?)
     }
 }

@@ -14,19 +14,18 @@ mod stop;
 use crate::chain::{Chain, ChainEvent, ChainSink, EventData};
 use crate::config::{Allocator, SystemConfig};
 use crate::engine::components::{ExportTable, FileStamp, HandlerSurface};
-use crate::engine::host::{ActorEntry, ActorMailbox, MailboxError, PathCheck, RoomCheck};
+use crate::engine::host::{ActorEntry, ActorMailbox, PathCheck, RoomCheck};
 use crate::engine::instance::{Envelope, Exit, Mailbox, Running};
 use crate::engine::messaging::{HANDLE_REQUEST, HANDLE_SEND, RequestCall, SendCall};
 use crate::engine::store::{ActorCtx, CallPath, record};
 use crate::engine::{EPOCH_TICK, EngineSet, engine_config};
+use crate::error::{HostError, HostResult};
 use crate::handler::{ActorRef, Handler, HandlerRegistry};
 use crate::lifecycle::{End, Failure, Lifecycle, StartMode, StopReason};
 use crate::manifest::Manifest;
 use crate::permissions::{ActorManifest, Grants, Limits};
 use crate::store::{Storage, StoreSink, StoreWrite, StoredActor, StoredManifest};
-use crate::tree::{
-    ActorId, ChildList, StartArgs, not_your_child, short_id, unknown, unknown_child,
-};
+use crate::tree::{ActorId, ChildList, StartArgs, short_id};
 use persistence::stored_manifest;
 use recovery::Recovered;
 use start::StartPlan;
@@ -89,10 +88,22 @@ pub struct ResumeReport {
     pub failed: Vec<(ActorId, String)>,
 }
 
-/// Errors of the embedding API.
+/// Errors of the embedding API: the text of the [`HostError`] (or other failure) behind it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SystemError(pub String);
+
+impl From<HostError> for SystemError {
+    fn from(e: HostError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<String> for SystemError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
 
 /// Shared state of the system; every actor's host functions hold an `Arc` of it.
 pub(crate) struct SystemInner {
@@ -285,7 +296,7 @@ impl ActorSystem {
 
     /// Sends a message to an actor's `handle-send`.
     pub fn send(&self, id: &str, msg: Vec<u8>) -> Result<(), SystemError> {
-        self.inner.send(id, msg).map_err(SystemError)
+        self.inner.send(id, msg).map_err(SystemError::from)
     }
 
     /// Sends a request to an actor's `handle-request` and waits for the answer.
@@ -293,7 +304,7 @@ impl ActorSystem {
         self.inner
             .request(id, msg, Arc::new(Vec::new()))
             .await
-            .map_err(SystemError)
+            .map_err(SystemError::from)
     }
 
     /// Any actor's chain (also after it stopped), oldest first.

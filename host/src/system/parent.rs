@@ -12,11 +12,11 @@ impl SystemInner {
         &self,
         caller: &ActorCtx,
         m: &str,
-        allowed: &(dyn Fn(&Path, &str) -> Result<(), String> + Sync),
-    ) -> Result<Arc<ActorManifest>, String> {
+        allowed: PathCheck<'_>,
+    ) -> HostResult<Arc<ActorManifest>> {
         if m.contains('\n') {
-            let manifest = Manifest::parse(m, "inline manifest", caller.manifest.dir.clone(), None)
-                .map_err(|e| e.to_string())?;
+            let manifest =
+                Manifest::parse(m, "inline manifest", caller.manifest.dir.clone(), None)?;
             // An inline manifest lives in the caller's directory: its component must be allowed.
             let comp = manifest.component.canonicalize().map_err(|e| {
                 format!(
@@ -40,10 +40,7 @@ impl SystemInner {
                     ),
                 )?;
             }
-            let manifest = self
-                .handlers
-                .configure(manifest, "inline manifest")
-                .map_err(|e| e.to_string())?;
+            let manifest = self.handlers.configure(manifest, "inline manifest")?;
             return Ok(Arc::new(manifest));
         }
         if m.trim().is_empty() {
@@ -70,14 +67,9 @@ impl SystemInner {
         let path = canonical.clone();
         let manifest = tokio::task::spawn_blocking(move || Manifest::from_file(&path))
             .await
-            .map_err(|e| format!("reading manifest {m} panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("reading manifest {m} panicked: {e}"))??;
         let origin = canonical.display().to_string();
-        let manifest = Arc::new(
-            self.handlers
-                .configure(manifest, &origin)
-                .map_err(|e| e.to_string())?,
-        );
+        let manifest = Arc::new(self.handlers.configure(manifest, &origin)?);
         if let Some(stamp) = stamp {
             self.manifests
                 .lock()
@@ -93,7 +85,7 @@ impl SystemInner {
         caller: &str,
         child: &str,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         let mut reg = self.lock();
         reg.child_of(caller, child)?;
         if let Some(rec) = reg.actors.get_mut(child) {
@@ -113,9 +105,12 @@ impl SystemInner {
     }
 
     /// Any actor by id, live or ended (while its record is kept).
-    pub(crate) fn entry(&self, id: &str) -> Result<ActorEntry, String> {
+    pub(crate) fn entry(&self, id: &str) -> HostResult<ActorEntry> {
         let reg = self.lock();
-        let rec = reg.actors.get(id).ok_or_else(|| unknown(id))?;
+        let rec = reg
+            .actors
+            .get(id)
+            .ok_or_else(|| HostError::UnknownActor(id.to_string()))?;
         let mailbox = rec
             .mailbox
             .clone()
@@ -134,7 +129,7 @@ impl SystemInner {
     }
 
     /// The status of `caller`'s child `child` (an error unless it is `caller`'s child).
-    pub(crate) fn child_status(&self, caller: &str, child: &str) -> Result<ActorStatus, String> {
+    pub(crate) fn child_status(&self, caller: &str, child: &str) -> HostResult<ActorStatus> {
         let reg = self.lock();
         reg.child_of(caller, child)?;
         Ok(reg.actors[child].status)
@@ -146,17 +141,11 @@ impl SystemInner {
     }
 
     /// `stop-child`: graceful stop, then `handle-child-exit(id, none)` to the caller.
-    pub(crate) async fn stop_child(
-        self: Arc<Self>,
-        caller: &str,
-        child: &str,
-    ) -> Result<(), String> {
+    pub(crate) async fn stop_child(self: Arc<Self>, caller: &str, child: &str) -> HostResult<()> {
         self.lock().child_of(caller, child)?;
         match self.status(child) {
             Some(s) if s.is_terminal() => {
-                return Err(format!(
-                    "child `{child}` is not running (it already stopped)"
-                ));
+                return Err(HostError::ChildNotRunning(child.to_string()));
             }
             _ => {}
         }
@@ -183,7 +172,7 @@ impl SystemInner {
         caller: &ActorCtx,
         child: &str,
         room: &(dyn Fn(usize) -> Result<(), String> + Sync),
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         let (manifest, grants, start, chain, was_live) = {
             let reg = self.lock();
             reg.child_of(&caller.id, child)?;
@@ -228,7 +217,7 @@ impl SystemInner {
     }
 
     /// `get-child-state`: current or last state.
-    pub async fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn child_state(&self, caller: &str, child: &str) -> HostResult<Option<Vec<u8>>> {
         {
             let reg = self.lock();
             if reg.actors.contains_key(child) {
@@ -240,7 +229,7 @@ impl SystemInner {
     }
 
     /// `get-child-events`: the whole chain, oldest first.
-    pub async fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
+    pub async fn child_events(&self, caller: &str, child: &str) -> HostResult<Vec<ChainEvent>> {
         let chain = {
             let reg = self.lock();
             if reg.actors.contains_key(child) {

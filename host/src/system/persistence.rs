@@ -47,7 +47,7 @@ impl SystemInner {
     /// Waits until everything recorded so far is in the store (no-op without a store). While
     /// a failing store retries, this waits; once the store has failed for good it is `Err` with
     /// the store's error, for the operation to return.
-    pub(crate) async fn durable(&self) -> Result<(), String> {
+    pub(crate) async fn durable(&self) -> HostResult<()> {
         let Some(storage) = &self.config.storage else {
             return Ok(());
         };
@@ -61,27 +61,30 @@ impl SystemInner {
                     &*storage.health().borrow(),
                     crate::store::StoreHealth::Failed(_)
                 ) {
-                    return Err(format!("this operation is not recorded: {e}"));
+                    return Err(HostError::Store(format!(
+                        "this operation is not recorded: {e}"
+                    )));
                 }
                 // Before anyone acts on the error (a root failing because its spawn failed):
                 // the tree's outcome is the store's failure.
                 self.mark_store_failed(&e);
-                Err(format!(
+                Err(HostError::Store(format!(
                     "event store failed, so this operation is not recorded durably: {e}"
-                ))
+                )))
             }
-            Err(_) => {
-                Err("event store is closed, so this operation is not recorded durably".to_string())
-            }
+            Err(_) => Err(HostError::Store(
+                "event store is closed, so this operation is not recorded durably".into(),
+            )),
         }
     }
 
     /// Refuses new starts once the store failed for good.
-    pub(super) fn check_store(&self) -> Result<(), String> {
+    pub(super) fn check_store(&self) -> HostResult<()> {
         match self.store_failed.get() {
             Some(e) => Err(format!(
                 "event store failed, so no actor can start (nothing it did could be recorded): {e}"
-            )),
+            )
+            .into()),
             None => Ok(()),
         }
     }
@@ -198,33 +201,31 @@ impl SystemInner {
     pub(super) async fn read_store<T: Send + 'static>(
         &self,
         read: impl FnOnce(&dyn Storage) -> Result<T, crate::store::StoreError> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> HostResult<T> {
         let storage = self
             .config
             .storage
             .clone()
-            .ok_or_else(|| "no event store".to_string())?;
-        tokio::task::spawn_blocking(move || read(storage.as_ref()))
+            .ok_or_else(|| HostError::Store("no event store".into()))?;
+        let read = tokio::task::spawn_blocking(move || read(storage.as_ref()))
             .await
-            .map_err(|e| format!("event store read panicked: {e}"))?
-            .map_err(|e| e.to_string())
+            .map_err(|e| HostError::Store(format!("event store read panicked: {e}")))?;
+        Ok(read?)
     }
 
     /// A child whose record was dropped from memory (`retain_stopped`), from the store.
-    pub(super) async fn stored_child(
-        &self,
-        caller: &str,
-        child: &str,
-    ) -> Result<StoredActor, String> {
-        let missing = || unknown_child(child);
+    pub(super) async fn stored_child(&self, caller: &str, child: &str) -> HostResult<StoredActor> {
+        let missing = || HostError::UnknownChild(child.to_string());
         if self.config.storage.is_none() {
             return Err(match self.lock().dropped.get(child) {
-                Some(parent) if parent.as_deref() != Some(caller) => not_your_child(child),
-                Some(_) => format!(
+                Some(parent) if parent.as_deref() != Some(caller) => {
+                    HostError::NotYourChild(child.to_string())
+                }
+                Some(_) => HostError::Refused(format!(
                     "the record of child `{}` was dropped from memory: without an event store the host keeps the last state and chain of only the newest {} ended actors (SystemConfig::retain_stopped); run with a store (`run --data DIR`) to keep every record",
                     short_id(child),
                     self.config.retain_stopped
-                ),
+                )),
                 None => missing(),
             });
         }
@@ -234,7 +235,7 @@ impl SystemInner {
             .await?
             .ok_or_else(missing)?;
         if a.parent.as_deref() != Some(caller) {
-            return Err(not_your_child(child));
+            return Err(HostError::NotYourChild(child.to_string()));
         }
         Ok(a)
     }

@@ -184,7 +184,7 @@ impl ActorSystem {
         }
         let stored = inner.durable().await;
         gate_tx.send_replace(true);
-        stored.map_err(SystemError)?;
+        stored.map_err(SystemError::from)?;
         Ok(report)
     }
 }

@@ -43,13 +43,13 @@ impl SystemInner {
         manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
         mode: StartMode,
-    ) -> Result<ActorId, String> {
+    ) -> HostResult<ActorId> {
         let max_depth = self.config.max_depth;
         if caller.grants.depth >= max_depth {
             return Err(format!(
                 "limit reached: this actor is at depth {} of the supervision tree (the root is at depth 0) and SystemConfig::max_depth = {max_depth}, so it may not have children",
                 caller.grants.depth
-            ));
+            ).into());
         }
         let grants = self.handlers.grants_for_child(&manifest, &caller.grants)?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -75,14 +75,14 @@ impl SystemInner {
     /// Loads, instantiates and initialises an actor; on success it is live and linked to its
     /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
     #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
-    pub(super) async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+    pub(super) async fn start(self: &Arc<Self>, plan: StartPlan) -> HostResult<()> {
         self.check_store()?;
         let max = self.config.max_actors;
         if self.live.fetch_add(1, Ordering::SeqCst) >= max {
             let n = self.live.fetch_sub(1, Ordering::SeqCst) - 1;
             return Err(format!(
                 "limit reached: the host already runs {n} live actors (SystemConfig::max_actors = {max})"
-            ));
+            ).into());
         }
         let mut guard = StartGuard {
             sys: self.clone(),
@@ -148,7 +148,7 @@ impl SystemInner {
     }
 
     /// [`Self::start`] once a live-actor slot is reserved.
-    pub(super) async fn start_counted(self: &Arc<Self>, mut plan: StartPlan) -> Result<(), String> {
+    pub(super) async fn start_counted(self: &Arc<Self>, mut plan: StartPlan) -> HostResult<()> {
         let mut recovered = plan.recover.take();
         let recovering = recovered.is_some();
         let gate = recovered.as_ref().map(|r| r.gate.clone());
@@ -164,10 +164,11 @@ impl SystemInner {
             .iter()
             .find(|(h, _)| plan.grants.handler(*h).is_none())
         {
-            return Err(format!(
-                "{origin}: the component imports {iface} but the manifest has no `[[handler]] type = \"{}\"`",
-                self.handlers.name(*h)
-            ));
+            return Err(HostError::MissingHandler {
+                origin,
+                interface: iface.clone(),
+                handler: self.handlers.name(*h).to_string(),
+            });
         }
         let state = match (&plan.start.bytes, plan.start.mode) {
             _ if recovering => recovered.as_mut().and_then(|r| r.state.take()),
@@ -187,7 +188,7 @@ impl SystemInner {
                 let rec = reg
                     .actors
                     .get_mut(&plan.id)
-                    .ok_or_else(|| unknown(&plan.id))?;
+                    .ok_or_else(|| HostError::UnknownActor(plan.id.clone()))?;
                 rec.restarts += 1;
                 rec.set_status(ActorStatus::Starting);
                 rec.mailbox = Some(tx);
@@ -294,7 +295,9 @@ impl SystemInner {
                 let fallback = match self.fallback_engine() {
                     Ok(f) => f,
                     Err(e) => {
-                        return Err(format!("instance pool full and no fallback engine: {e}"));
+                        return Err(
+                            format!("instance pool full and no fallback engine: {e}").into()
+                        );
                     }
                 };
                 tracing::debug!(id = %plan.id, "instance pool full; using the on-demand engine");
@@ -383,7 +386,7 @@ impl SystemInner {
     }
 
     /// Cleans up after a failed start and returns the error message for the caller.
-    pub(super) async fn fail_start(self: &Arc<Self>, plan: &StartPlan, f: Failure) -> String {
+    pub(super) async fn fail_start(self: &Arc<Self>, plan: &StartPlan, f: Failure) -> HostError {
         tracing::warn!(id = %plan.id, error = %f.message, "actor failed to start");
         let origin = plan.manifest.origin();
         let chain = self.lock().actors.get(&plan.id).map(|r| r.chain.clone());
@@ -427,7 +430,10 @@ impl SystemInner {
             reg.actors.remove(&plan.id);
             reg.order.retain(|i| i != &plan.id);
         }
-        format!("{origin}: {}", f.message)
+        HostError::StartFailed {
+            origin,
+            message: f.message,
+        }
     }
 }
 
@@ -447,7 +453,7 @@ impl ActorSystem {
             .inner
             .handlers
             .grants_for_root(&manifest, &self.inner.host_limits())
-            .map_err(SystemError)?;
+            .map_err(SystemError::from)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.inner
             .start(StartPlan {
@@ -464,10 +470,10 @@ impl ActorSystem {
                 recover: None,
             })
             .await
-            .map_err(SystemError)?;
+            .map_err(SystemError::from)?;
         if let Err(e) = self.inner.durable().await {
             let _ = self.inner.stop_actor(&id, StopReason::External).await;
-            return Err(SystemError(e));
+            return Err(SystemError::from(e));
         }
         Ok(id)
     }

@@ -14,11 +14,14 @@ impl SystemInner {
         self: &Arc<Self>,
         id: &str,
         reason: StopReason,
-    ) -> Result<bool, String> {
+    ) -> HostResult<bool> {
         let (stop_tx, join, chain, name, parent) = loop {
             let mut rx = {
                 let mut reg = self.lock();
-                let rec = reg.actors.get_mut(id).ok_or_else(|| unknown(id))?;
+                let rec = reg
+                    .actors
+                    .get_mut(id)
+                    .ok_or_else(|| HostError::UnknownActor(id.to_string()))?;
                 match rec.status {
                     ActorStatus::Running => {
                         rec.set_status(ActorStatus::Stopping);
@@ -32,7 +35,9 @@ impl SystemInner {
                         );
                     }
                     ActorStatus::Stopped | ActorStatus::Failed => {
-                        return Err(format!("actor `{id}` is not running (it already stopped)"));
+                        return Err(
+                            format!("actor `{id}` is not running (it already stopped)").into()
+                        );
                     }
                     ActorStatus::Starting | ActorStatus::Stopping => rec.status_tx.subscribe(),
                 }
@@ -267,8 +272,8 @@ impl ActorSystem {
             .inner
             .stop_actor(id, StopReason::External)
             .await
-            .map_err(SystemError)?;
-        self.inner.durable().await.map_err(SystemError)?;
+            .map_err(SystemError::from)?;
+        self.inner.durable().await.map_err(SystemError::from)?;
         if let Some((name, parent)) = known.filter(|_| by_us) {
             // The supervisor handler tells the parent (handle-child-external-stop).
             self.inner

@@ -4,8 +4,9 @@
 //! engine keeps with a record (its mailbox's message type `M`, its export table `X`), so this
 //! module holds no wasmtime type and is tested without wasm.
 
-use super::{ActorId, ChildList, Mailbox, not_your_child_plain, unknown_child};
+use super::{ActorId, ChildList, Mailbox};
 use crate::chain::Chain;
+use crate::error::HostError;
 use crate::lifecycle::StartMode;
 use crate::permissions::{ActorManifest, Grants};
 use crate::store::{StoreSink, StoreWrite};
@@ -140,10 +141,13 @@ impl<M, X> Registry<M, X> {
 
     /// The record of `child` if it is `caller`'s child (live or not): a parent may only manage
     /// its own children.
-    pub fn child_of(&self, caller: &str, child: &str) -> Result<&ActorRecord<M, X>, String> {
-        let rec = self.actors.get(child).ok_or_else(|| unknown_child(child))?;
+    pub fn child_of(&self, caller: &str, child: &str) -> Result<&ActorRecord<M, X>, HostError> {
+        let rec = self
+            .actors
+            .get(child)
+            .ok_or_else(|| HostError::UnknownChild(child.to_string()))?;
         if rec.parent.as_deref() != Some(caller) {
-            return Err(not_your_child_plain(child));
+            return Err(HostError::NotYourChild(child.to_string()));
         }
         Ok(rec)
     }
@@ -228,11 +232,11 @@ mod tests {
         add(&mut reg, "b", Some("a"), ActorStatus::Running);
         assert_eq!(reg.child_of("root", "a").unwrap().name, "a");
         assert_eq!(
-            reg.child_of("root", "b").err().unwrap(),
+            reg.child_of("root", "b").err().unwrap().to_string(),
             "permission denied: actor `b` is not a child of this actor (a parent may only manage its own children)"
         );
         assert_eq!(
-            reg.child_of("root", "zzz").err().unwrap(),
+            reg.child_of("root", "zzz").err().unwrap().to_string(),
             "unknown child id `zzz`: no actor with this id exists"
         );
         assert_eq!(reg.children("root"), ["a"]);

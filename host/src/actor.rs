@@ -11,7 +11,7 @@ use crate::system::SystemInner;
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
@@ -211,7 +211,7 @@ pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, de
     let bytes = data.finish();
     chain
         .lock()
-        .expect("chain lock")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .append(event_type, bytes, Some(description));
 }
 
@@ -320,9 +320,12 @@ impl Running {
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline.get() {
-            Some(d) if Instant::now() >= d => Ok(UpdateDeadline::Interrupt),
-            _ => Ok(UpdateDeadline::Yield(1)),
+        store.epoch_deadline_callback(|cx| {
+            let ctx = &cx.data().ctx;
+            match ctx.deadline.get() {
+                Some(d) if ctx.system.clock.now() >= d => Ok(UpdateDeadline::Interrupt),
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
         });
         let instance = component
             .pre
@@ -396,7 +399,7 @@ impl Running {
             let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
             p.push(ctx.id.clone());
             ctx.call_path = Arc::new(p);
-            ctx.deadline.set(Some(Instant::now() + timeout));
+            ctx.deadline.set(Some(ctx.system.clock.now() + timeout));
         }
         let outcome = self.invoke::<P, R>(function, idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
@@ -491,6 +494,25 @@ impl Running {
         Ok(result)
     }
 
+    /// A message queued for an export this instance does not have (the component file changed
+    /// and a restart loaded the new one): recorded and dropped; returns the reason.
+    fn undeliverable(&mut self, export: &str, msg: &[u8]) -> String {
+        let ctx = &self.store.data().ctx;
+        let why = format!(
+            "actor `{}` ({}) no longer exports theater:simple/message-server-client.{export} (its component changed when it restarted); the message was dropped",
+            ctx.id, ctx.name
+        );
+        tracing::warn!(id = %ctx.id, "{why}");
+        ctx.record(
+            "message.undeliverable",
+            EventData::new()
+                .str("export", export)
+                .summary("message", Some(msg)),
+            why.clone(),
+        );
+        why
+    }
+
     /// Handles one mailbox message. Returns how the actor goes on.
     pub async fn handle(&mut self, envelope: Envelope) -> Result<(), Failure> {
         let exports = self.component.exports.clone();
@@ -498,7 +520,12 @@ impl Running {
         let state = self.state.take();
         match envelope {
             Envelope::Send { msg } => {
-                let idx = exports.handle_send.expect("checked before delivery");
+                // Checked when queued; a restart may have loaded a changed component since.
+                let Some(idx) = exports.handle_send else {
+                    self.state = state;
+                    self.undeliverable("handle-send", &msg);
+                    return Ok(());
+                };
                 let summary = EventData::new().summary("message", Some(&msg));
                 self.call::<(Vec<u8>,), (Option<Vec<u8>>,)>(
                     "handle-send",
@@ -511,7 +538,12 @@ impl Running {
                 .await
             }
             Envelope::Request { msg, path, reply } => {
-                let idx = exports.handle_request.expect("checked before delivery");
+                let Some(idx) = exports.handle_request else {
+                    self.state = state;
+                    let why = self.undeliverable("handle-request", &msg);
+                    let _ = reply.send(Err(why));
+                    return Ok(());
+                };
                 let request_id = next_request_id();
                 let summary = EventData::new()
                     .str("request_id", &request_id)
@@ -657,25 +689,21 @@ fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
 }
 
 /// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
-/// reference can be held across an await): nanoseconds after a process-wide origin, 0 = none.
+/// reference can be held across an await): a time of the system's [`crate::clock::HostClock`]
+/// in nanoseconds, 0 = none.
 #[derive(Debug, Default)]
 pub(crate) struct Deadline(AtomicU64);
 
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
 impl Deadline {
-    pub fn get(&self) -> Option<Instant> {
+    pub fn get(&self) -> Option<Duration> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
-            n => Some(origin() + Duration::from_nanos(n)),
+            n => Some(Duration::from_nanos(n)),
         }
     }
 
-    pub fn set(&self, at: Option<Instant>) {
-        let n = at.map_or(0, |t| t.duration_since(origin()).as_nanos().max(1) as u64);
+    pub fn set(&self, at: Option<Duration>) {
+        let n = at.map_or(0, |t| t.as_nanos().max(1) as u64);
         self.0.store(n, Ordering::Relaxed);
     }
 }

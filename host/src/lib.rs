@@ -41,6 +41,8 @@
 mod actor;
 mod bindings;
 mod children;
+mod clock;
+pub mod cluster;
 pub mod commands;
 mod components;
 mod host;

@@ -2,6 +2,8 @@
 //! supervision operations (start, stop, restart, notify) that the WIT interfaces and the
 //! embedding API are built on.
 
+mod abandon;
+
 use crate::actor::{
     ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Mailbox,
     MailboxError, Notification, Running, error_type_name, record,
@@ -79,6 +81,9 @@ pub struct SystemConfig {
     /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
     /// an error. Callbacks to parents are not counted.
     pub mailbox_capacity: usize,
+    /// This host's id, recorded in every `lifecycle.start` event (the chain shows where each
+    /// actor ran; `run --host-id`, with a shared store the lease owner). `None` records none.
+    pub host_id: Option<String>,
 }
 
 /// How instances get their linear memories and tables.
@@ -210,6 +215,7 @@ impl Default for SystemConfig {
             memory_events: 1024,
             retain_stopped: 1_000,
             mailbox_capacity: 10_000,
+            host_id: None,
         }
     }
 }
@@ -223,6 +229,12 @@ pub enum RootOutcome {
     Failed(String),
     /// It was stopped from outside (host API, Ctrl-C).
     Stopped,
+    /// The event store failed for good (the message is its error), so the host stopped every
+    /// actor: nothing more could be recorded.
+    StoreFailed(String),
+    /// Another host took the tree over (its lease expired: this host was paused, cut off or too
+    /// slow), so this host dropped its copy at once; the message says why.
+    LeaseLost(String),
 }
 
 /// A summary of one actor, for listings.
@@ -365,11 +377,24 @@ pub(crate) struct Registry {
     ended: std::collections::VecDeque<ActorId>,
     /// Evicted ids still in `order`.
     evicted: usize,
+    /// Without a store: ids (and parents) of ended actors whose records were dropped, so asking
+    /// for them says so instead of "unknown" (at most [`MAX_DROPPED_IDS`], oldest forgotten).
+    dropped: HashMap<ActorId, Option<ActorId>>,
+    dropped_order: std::collections::VecDeque<ActorId>,
+    /// Records dropped so far (with or without a store).
+    dropped_total: u64,
+    /// Tasks of actors that ended by themselves and may still be finishing (their teardown,
+    /// their store barrier, telling their parent): [`ActorSystem::shutdown`] waits for them.
+    finishing: Vec<JoinHandle<()>>,
 }
 
+/// Ids of dropped records remembered without a store (about 100 bytes each).
+const MAX_DROPPED_IDS: usize = 1_000_000;
+
 impl Registry {
-    /// Notes that `id` ended; drops the oldest ended records beyond `retain`.
-    fn ended(&mut self, id: &str, retain: usize) {
+    /// Notes that `id` ended; drops the oldest ended records beyond `retain` (remembering their
+    /// ids unless `stored`: then the store has them).
+    fn ended(&mut self, id: &str, retain: usize, stored: bool) {
         self.ended.push_back(id.to_string());
         while self.ended.len() > retain {
             let Some(old) = self.ended.pop_front() else {
@@ -381,8 +406,18 @@ impl Registry {
                 .get(&old)
                 .is_some_and(|r| r.status.is_terminal())
             {
-                self.actors.remove(&old);
+                let rec = self.actors.remove(&old);
                 self.evicted += 1;
+                self.dropped_total += 1;
+                if !stored && let Some(rec) = rec {
+                    self.dropped.insert(old.clone(), rec.parent);
+                    self.dropped_order.push_back(old);
+                    if self.dropped_order.len() > MAX_DROPPED_IDS
+                        && let Some(forget) = self.dropped_order.pop_front()
+                    {
+                        self.dropped.remove(&forget);
+                    }
+                }
             }
         }
         if self.evicted > 1024 && self.evicted * 2 > self.order.len() {
@@ -407,6 +442,10 @@ pub(crate) struct SystemInner {
     /// Live (or starting) actors, checked against `SystemConfig::max_actors`.
     live: AtomicUsize,
     root_outcome: watch::Sender<Option<RootOutcome>>,
+    /// Call deadlines are measured on it (host pauses taken out).
+    pub(crate) clock: crate::clock::HostClock,
+    /// Set once the event store failed for good: no actor starts any more.
+    store_failed: OnceLock<String>,
 }
 
 /// A stored actor being started again by [`ActorSystem::resume`].
@@ -434,6 +473,50 @@ struct StartPlan {
     restart: bool,
 }
 
+/// The newest stored events of `a` (at most `window`, all when 0) and the position of the
+/// first. A damaged store may have a gap there (hosts before 2026-12 could leave one): then
+/// only the last stored event is taken, so the chain still continues from its true end and
+/// never overwrites a stored position.
+fn stored_tail(
+    storage: &dyn Storage,
+    a: &StoredActor,
+    window: u64,
+) -> Result<(u64, Vec<ChainEvent>), crate::store::StoreError> {
+    let from = if window == 0 {
+        0
+    } else {
+        a.next_index.saturating_sub(window)
+    };
+    match storage.events(&a.id, from) {
+        Ok(tail) => Ok((from, tail)),
+        Err(e) if a.next_index > 0 => {
+            tracing::warn!(id = %a.id, error = %e, "stored chain is damaged; continuing it from its last stored event");
+            let last = a.next_index - 1;
+            Ok((last, storage.events(&a.id, last)?))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Cleans up a start whose future is dropped before it finished (see
+/// [`SystemInner::abandon_start`]).
+struct StartGuard {
+    sys: Arc<SystemInner>,
+    id: ActorId,
+    parent: Option<ActorId>,
+    restart: bool,
+    armed: bool,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.sys
+                .abandon_start(&self.id, self.parent.as_deref(), self.restart);
+        }
+    }
+}
+
 /// Where a manifest came from, for the store.
 fn stored_manifest(m: &Manifest) -> StoredManifest {
     match (&m.path, &m.inline_text) {
@@ -448,6 +531,13 @@ fn stored_manifest(m: &Manifest) -> StoredManifest {
 fn unknown(id: &str) -> String {
     format!(
         "unknown actor id `{}`: no actor with this id exists",
+        short_id(id)
+    )
+}
+
+fn not_your_child(id: &str) -> String {
+    format!(
+        "permission denied: actor `{}` is not a child of this actor (a parent may only manage its own children)",
         short_id(id)
     )
 }
@@ -469,7 +559,11 @@ fn short_id(id: &str) -> std::borrow::Cow<'_, str> {
 
 impl SystemInner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().expect("registry lock")
+        // A panic while the lock was held must not take every later call down with it: the
+        // registry's invariants are restored by each operation, not by the lock.
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The on-demand engine used when the pool is full, built on first use.
@@ -520,7 +614,7 @@ impl SystemInner {
             actor: a.id.clone(),
             storage: storage.clone(),
         });
-        let chain = Mutex::new(Chain::restore(tail, a.events, Some(sink), 0));
+        let chain = Mutex::new(Chain::restore(tail, a.next_index, Some(sink), 0));
         record(
             &chain,
             "lifecycle.failed",
@@ -537,22 +631,128 @@ impl SystemInner {
         });
     }
 
-    /// Waits until everything recorded so far is in the store (no-op without a store).
-    pub(crate) async fn durable(&self) {
-        if let Some(storage) = &self.config.storage {
-            match storage.sync().await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "event store could not commit"),
-                Err(_) => tracing::error!("event store writer is gone"),
+    /// Waits until everything recorded so far is in the store (no-op without a store). While
+    /// a failing store retries, this waits; once the store has failed for good it is `Err` with
+    /// the store's error, for the operation to return.
+    pub(crate) async fn durable(&self) -> Result<(), String> {
+        let Some(storage) = &self.config.storage else {
+            return Ok(());
+        };
+        match storage.sync().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                // A store that is not failed refused a write of a tree this host no longer
+                // owns (a shared store's lease moved on): this tree is being dropped, the
+                // others go on.
+                if !matches!(
+                    &*storage.health().borrow(),
+                    crate::store::StoreHealth::Failed(_)
+                ) {
+                    return Err(format!("this operation is not recorded: {e}"));
+                }
+                // Before anyone acts on the error (a root failing because its spawn failed):
+                // the tree's outcome is the store's failure.
+                self.mark_store_failed(&e);
+                Err(format!(
+                    "event store failed, so this operation is not recorded durably: {e}"
+                ))
+            }
+            Err(_) => {
+                Err("event store is closed, so this operation is not recorded durably".to_string())
+            }
+        }
+    }
+
+    /// Refuses new starts once the store failed for good.
+    fn check_store(&self) -> Result<(), String> {
+        match self.store_failed.get() {
+            Some(e) => Err(format!(
+                "event store failed, so no actor can start (nothing it did could be recorded): {e}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes that the store failed for good: no more starts, and the first root's outcome
+    /// (unless it already ended) is the store's failure.
+    fn mark_store_failed(&self, why: &str) {
+        if self.store_failed.set(why.to_string()).is_err() {
+            return;
+        }
+        self.root_outcome.send_if_modified(|o| {
+            if o.is_none() {
+                *o = Some(RootOutcome::StoreFailed(why.to_string()));
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The store failed for good: nothing can be recorded any more, so every actor stops (roots
+    /// first as an external stop, their trees with them) and the first root's outcome says why.
+    async fn on_store_failed(self: &Arc<Self>, why: String) {
+        self.mark_store_failed(&why);
+        tracing::error!(error = %why, "event store failed: stopping every actor");
+        let roots: Vec<ActorId> = {
+            let reg = self.lock();
+            reg.order
+                .iter()
+                .filter(|id| {
+                    reg.actors
+                        .get(*id)
+                        .is_some_and(|r| r.parent.is_none() && !r.status.is_terminal())
+                })
+                .cloned()
+                .collect()
+        };
+        for id in roots {
+            let _ = self.stop_actor(&id, StopReason::External).await;
+        }
+    }
+
+    /// Every event of `chain` (the actor `id`'s), reading the ones no longer in memory from the
+    /// store after a durability barrier (so they are all there), off the async workers.
+    pub(crate) async fn full_chain_async(&self, id: &str, chain: &Mutex<Chain>) -> Vec<ChainEvent> {
+        let (dropped, tail) = {
+            let c = chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (c.dropped(), c.events().to_vec())
+        };
+        if dropped == 0 || self.config.storage.is_none() {
+            return tail;
+        }
+        if let Err(e) = self.durable().await {
+            tracing::error!(%id, error = %e, "older chain events cannot be read back");
+            return tail;
+        }
+        let actor = id.to_string();
+        match self.read_store(move |s| s.events(&actor, 0)).await {
+            Ok(mut stored) if stored.len() as u64 >= dropped => {
+                stored.truncate(dropped as usize);
+                stored.extend(tail);
+                stored
+            }
+            Ok(stored) => {
+                tracing::error!(%id, stored = stored.len(), dropped, "older chain events are missing from the store");
+                tail
+            }
+            Err(e) => {
+                tracing::error!(%id, error = %e, "cannot read a chain from the store");
+                tail
             }
         }
     }
 
     /// Every event of `chain` (the actor `id`'s), reading the ones no longer in memory from the
-    /// store.
+    /// store; for the synchronous embedding API ([`ActorSystem::chain`]): it may wait (at most
+    /// 5 s) for the writer to commit them. Host calls use [`Self::full_chain_async`].
     pub(crate) fn full_chain(&self, id: &str, chain: &Mutex<Chain>) -> Vec<ChainEvent> {
         let (dropped, tail) = {
-            let c = chain.lock().expect("chain lock");
+            let c = chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (c.dropped(), c.events().to_vec())
         };
         if dropped == 0 {
@@ -593,7 +793,7 @@ impl SystemInner {
     }
 
     /// Resolves a manifest argument of `spawn`/`resume` for `caller` and checks it is allowed.
-    fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Arc<Manifest>, String> {
+    async fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Arc<Manifest>, String> {
         let sup = caller.grants.supervisor.as_ref().ok_or_else(|| {
             "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
         })?;
@@ -639,17 +839,24 @@ impl SystemInner {
             && let Some((s, hit)) = self
                 .manifests
                 .lock()
-                .expect("manifest cache")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&canonical)
             && *s == stamp
         {
             return Ok(hit.clone());
         }
-        let manifest = Arc::new(Manifest::from_file(&canonical).map_err(|e| e.to_string())?);
+        // Reading and parsing a file blocks: off the async workers.
+        let path = canonical.clone();
+        let manifest = Arc::new(
+            tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+                .await
+                .map_err(|e| format!("reading manifest {m} panicked: {e}"))?
+                .map_err(|e| e.to_string())?,
+        );
         if let Some(stamp) = stamp {
             self.manifests
                 .lock()
-                .expect("manifest cache")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(canonical, (stamp, manifest.clone()));
         }
         Ok(manifest)
@@ -663,7 +870,7 @@ impl SystemInner {
         bytes: Option<Vec<u8>>,
         mode: StartMode,
     ) -> Result<ActorId, String> {
-        let manifest = self.resolve_manifest(caller, m)?;
+        let manifest = self.resolve_manifest(caller, m).await?;
         let limit = caller
             .grants
             .supervisor
@@ -699,7 +906,11 @@ impl SystemInner {
             recover: None,
         })
         .await?;
-        self.durable().await;
+        if let Err(e) = self.durable().await {
+            // The caller gets no id, so the child must not stay.
+            let _ = self.stop_actor(&id, StopReason::ParentStopping).await;
+            return Err(e);
+        }
         Ok(id)
     }
 
@@ -707,6 +918,7 @@ impl SystemInner {
     /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
     #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
     async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+        self.check_store()?;
         let max = self.config.max_actors;
         if self.live.fetch_add(1, Ordering::SeqCst) >= max {
             let n = self.live.fetch_sub(1, Ordering::SeqCst) - 1;
@@ -714,11 +926,67 @@ impl SystemInner {
                 "limit reached: the host already runs {n} live actors (SystemConfig::max_actors = {max})"
             ));
         }
+        let mut guard = StartGuard {
+            sys: self.clone(),
+            id: plan.id.clone(),
+            parent: plan.parent.clone(),
+            restart: plan.restart,
+            armed: true,
+        };
         let started = self.start_counted(plan).await;
+        guard.armed = false;
         if started.is_err() {
             self.live.fetch_sub(1, Ordering::SeqCst);
         }
         started
+    }
+
+    /// A start whose future was dropped midway (the caller's task was aborted: its own stop
+    /// ran past the shutdown timeout): frees its live-actor slot and settles the record, so
+    /// nothing waits for it forever; children it spawned during `init` are stopped.
+    fn abandon_start(self: &Arc<Self>, id: &str, parent: Option<&str>, restart: bool) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        let why = "the start was abandoned: the actor waiting for it was stopped";
+        let (chain, children) = {
+            let mut reg = self.lock();
+            let Some(rec) = reg.actors.get_mut(id) else {
+                return; // it was never registered
+            };
+            if rec.status != ActorStatus::Starting {
+                return;
+            }
+            rec.mailbox = None;
+            rec.stop_tx = None;
+            rec.set_status(ActorStatus::Failed);
+            let out = (rec.chain.clone(), rec.children.ids());
+            rec.children.clear();
+            if !restart {
+                reg.actors.remove(id);
+                reg.order.retain(|i| i != id);
+            }
+            if let Some(p) = parent.and_then(|p| reg.actors.get_mut(p)) {
+                p.children.remove(id);
+            }
+            out
+        };
+        tracing::warn!(%id, "{why}");
+        record(
+            &chain,
+            "lifecycle.failed",
+            EventData::new()
+                .str("stage", "init")
+                .str("error_type", "internal")
+                .str("error", why),
+            "failed to start".into(),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for c in children.into_iter().rev() {
+                let sys = self.clone();
+                runtime.spawn(async move {
+                    let _ = sys.stop_actor(&c, StopReason::ParentStopping).await;
+                });
+            }
+        }
     }
 
     /// [`Self::start`] once a live-actor slot is reserved.
@@ -760,6 +1028,9 @@ impl SystemInner {
                 rec.restarts += 1;
                 rec.set_status(ActorStatus::Starting);
                 rec.mailbox = Some(tx);
+                // The component file may have changed since the first start.
+                rec.accepts_send = component.exports.handle_send.is_some();
+                rec.accepts_request = component.exports.handle_request.is_some();
                 rec.chain.clone()
             } else {
                 let sink = self.config.storage.as_ref().map(|storage| {
@@ -786,7 +1057,7 @@ impl SystemInner {
                                 status: ActorStatus::Starting,
                                 state: None,
                                 restarts: 0,
-                                events: 0,
+                                next_index: 0,
                             })));
                         }
                         let chain = match &sink {
@@ -836,6 +1107,7 @@ impl SystemInner {
                 .str("mode", plan.start.mode.name())
                 .bool("restart", plan.restart)
                 .bool("recovered", recovering)
+                .opt_str("host", self.config.host_id.as_deref())
                 .summary("state", state.as_deref()),
             format!(
                 "starting {} ({})",
@@ -913,7 +1185,7 @@ impl SystemInner {
         if plan.parent.is_none() {
             self.root
                 .lock()
-                .expect("root lock")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get_or_insert(plan.id.clone());
         }
         Ok(())
@@ -1112,7 +1384,11 @@ impl SystemInner {
             }
             self.live.fetch_sub(1, Ordering::SeqCst);
             if !keep_link {
-                reg.ended(id, self.config.retain_stopped);
+                reg.ended(
+                    id,
+                    self.config.retain_stopped,
+                    self.config.storage.is_some(),
+                );
             }
             if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
                 p.children.remove(id);
@@ -1120,9 +1396,22 @@ impl SystemInner {
         }
         if parent.is_none()
             && !keep_link
-            && self.root.lock().expect("root lock").as_deref() == Some(id)
+            && self
+                .root
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_deref()
+                == Some(id)
         {
-            self.root_outcome.send_replace(Some(outcome));
+            // A store failure set the outcome first: keep that reason.
+            self.root_outcome.send_if_modified(|o| {
+                if o.is_none() {
+                    *o = Some(outcome);
+                    true
+                } else {
+                    false
+                }
+            });
         }
     }
 
@@ -1144,8 +1433,14 @@ impl SystemInner {
             rec.set_status(ActorStatus::Stopping);
             rec.mailbox = None;
             rec.stop_tx = None;
-            rec.join = None;
-            (rec.parent.clone(), rec.chain.clone())
+            // Its own task runs this: kept so `shutdown` can wait until it finished.
+            let join = rec.join.take();
+            let out = (rec.parent.clone(), rec.chain.clone());
+            if let Some(join) = join {
+                reg.finishing.retain(|j| !j.is_finished());
+                reg.finishing.push(join);
+            }
+            out
         };
         let reason = if matches!(terminal, Terminal::Failed(_)) {
             "failed"
@@ -1171,7 +1466,12 @@ impl SystemInner {
             Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
         };
         self.teardown(id, terminal, false).await;
-        self.durable().await;
+        if let Err(e) = self.durable().await {
+            // Telling the parent would let it act on what the store does not hold; the store
+            // failing stops the whole tree anyway.
+            tracing::error!(%id, error = %e, "child's end not stored; its parent is not told");
+            return;
+        }
         if let Some(parent) = parent {
             self.notify(&parent, note);
         }
@@ -1237,7 +1537,7 @@ impl SystemInner {
             _ => {}
         }
         let stopped = self.stop_actor(child, StopReason::ByParent).await?;
-        self.durable().await;
+        self.durable().await?;
         if stopped {
             self.notify(
                 caller,
@@ -1302,12 +1602,15 @@ impl SystemInner {
             recover: None,
         })
         .await?;
-        self.durable().await;
+        if let Err(e) = self.durable().await {
+            let _ = self.stop_actor(child, StopReason::ParentStopping).await;
+            return Err(e);
+        }
         Ok(())
     }
 
     /// `get-child-state`: current or last state.
-    pub fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
         {
             let reg = self.lock();
             if reg.actors.contains_key(child) {
@@ -1315,27 +1618,52 @@ impl SystemInner {
                 return Ok(reg.actors[child].state.clone());
             }
         }
-        Ok(self.stored_child(caller, child)?.state)
+        Ok(self.stored_child(caller, child).await?.state)
+    }
+
+    /// Runs a store read on tokio's blocking pool (SQLite reads block; an async worker must not).
+    async fn read_store<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Storage) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        let storage = self
+            .config
+            .storage
+            .clone()
+            .ok_or_else(|| "no event store".to_string())?;
+        tokio::task::spawn_blocking(move || read(storage.as_ref()))
+            .await
+            .map_err(|e| format!("event store read panicked: {e}"))?
+            .map_err(|e| e.to_string())
     }
 
     /// A child whose record was dropped from memory (`retain_stopped`), from the store.
-    fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
+    async fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
         let missing = || unknown_child(child);
-        let storage = self.config.storage.as_ref().ok_or_else(missing)?;
-        let a = storage
-            .actor(child)
-            .map_err(|e| e.to_string())?
+        if self.config.storage.is_none() {
+            return Err(match self.lock().dropped.get(child) {
+                Some(parent) if parent.as_deref() != Some(caller) => not_your_child(child),
+                Some(_) => format!(
+                    "the record of child `{}` was dropped from memory: without an event store the host keeps the last state and chain of only the newest {} ended actors (SystemConfig::retain_stopped); run with a store (`run --data DIR`) to keep every record",
+                    short_id(child),
+                    self.config.retain_stopped
+                ),
+                None => missing(),
+            });
+        }
+        let id = child.to_string();
+        let a = self
+            .read_store(move |s| s.actor(&id))
+            .await?
             .ok_or_else(missing)?;
         if a.parent.as_deref() != Some(caller) {
-            return Err(format!(
-                "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
-            ));
+            return Err(not_your_child(child));
         }
         Ok(a)
     }
 
     /// `get-child-events`: the whole chain, oldest first.
-    pub fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
+    pub async fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
         let chain = {
             let reg = self.lock();
             if reg.actors.contains_key(child) {
@@ -1346,15 +1674,11 @@ impl SystemInner {
             }
         };
         match chain {
-            Some(chain) => Ok(self.full_chain(child, &chain)),
+            Some(chain) => Ok(self.full_chain_async(child, &chain).await),
             None => {
-                self.stored_child(caller, child)?;
-                self.config
-                    .storage
-                    .as_ref()
-                    .expect("stored_child needs a store")
-                    .events(child, 0)
-                    .map_err(|e| e.to_string())
+                self.stored_child(caller, child).await?;
+                let id = child.to_string();
+                self.read_store(move |s| s.events(&id, 0)).await
             }
         }
     }
@@ -1467,6 +1791,8 @@ impl ActorSystem {
             root: Mutex::new(None),
             live: AtomicUsize::new(0),
             root_outcome: watch::channel(None).0,
+            clock: crate::clock::HostClock::default(),
+            store_failed: OnceLock::new(),
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -1478,6 +1804,12 @@ impl ActorSystem {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
                         let Some(sys) = weak.upgrade() else { break };
+                        if let Some(pause) = sys.clock.tick(EPOCH_TICK) {
+                            tracing::warn!(
+                                ?pause,
+                                "the host was not running for a while (stopped or starved); call deadlines do not count it"
+                            );
+                        }
                         sys.primary.engine.increment_epoch();
                         if let Some(Ok(f)) = sys.fallback.get() {
                             f.engine.increment_epoch();
@@ -1485,7 +1817,36 @@ impl ActorSystem {
                     }
                 })?;
         }
+        if let Some(storage) = &inner.config.storage {
+            Self::watch_store(&inner, storage.health());
+        }
         Ok(Self { inner, ticker_stop })
+    }
+
+    /// Stops every actor when the store reports it failed for good (needs a tokio runtime,
+    /// which every actor needs anyway).
+    fn watch_store(
+        inner: &Arc<SystemInner>,
+        mut health: watch::Receiver<crate::store::StoreHealth>,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no tokio runtime: the event store's health is not watched");
+            return;
+        };
+        let weak = Arc::downgrade(inner);
+        runtime.spawn(async move {
+            let why = loop {
+                if let crate::store::StoreHealth::Failed(e) = &*health.borrow_and_update() {
+                    break e.clone();
+                }
+                if health.changed().await.is_err() {
+                    return;
+                }
+            };
+            if let Some(inner) = weak.upgrade() {
+                inner.on_store_failed(why).await;
+            }
+        });
     }
 
     /// Starts a root actor from a manifest file; returns its id after its `init` succeeded.
@@ -1511,7 +1872,10 @@ impl ActorSystem {
             })
             .await
             .map_err(SystemError)?;
-        self.inner.durable().await;
+        if let Err(e) = self.inner.durable().await {
+            let _ = self.inner.stop_actor(&id, StopReason::External).await;
+            return Err(SystemError(e));
+        }
         Ok(id)
     }
 
@@ -1523,11 +1887,24 @@ impl ActorSystem {
     /// be brought back is reported to its parent with `handle-child-error`; actors caught while
     /// starting for the first time (their parent never got their id) are recorded as failed.
     pub async fn resume(&self) -> Result<ResumeReport, SystemError> {
+        self.resume_where(None).await
+    }
+
+    /// [`ActorSystem::resume`] for the one tree rooted at `root` (a shared store holds the
+    /// trees of many hosts; this host took this one over).
+    pub async fn resume_tree(&self, root: &str) -> Result<ResumeReport, SystemError> {
+        self.resume_where(Some(root)).await
+    }
+
+    async fn resume_where(&self, tree: Option<&str>) -> Result<ResumeReport, SystemError> {
         let inner = &self.inner;
         let storage = inner.config.storage.clone().ok_or_else(|| {
             SystemError("resume needs a store: set SystemConfig::storage (`run --data DIR`)".into())
         })?;
-        let stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
+        let mut stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
+        if let Some(root) = tree {
+            stored = crate::store::tree_members(stored, root);
+        }
         let window = inner.config.memory_events as u64;
         let mut report = ResumeReport::default();
         let (gate_tx, gate) = watch::channel(false);
@@ -1542,14 +1919,8 @@ impl ActorSystem {
             if !live && a.status != ActorStatus::Starting {
                 continue;
             }
-            let tail_from = if window == 0 {
-                0
-            } else {
-                a.events.saturating_sub(window)
-            };
-            let tail = storage
-                .events(&a.id, tail_from)
-                .map_err(|e| SystemError(e.to_string()))?;
+            let (tail_from, tail) =
+                stored_tail(storage.as_ref(), a, window).map_err(|e| SystemError(e.to_string()))?;
             if !live {
                 inner.close_stored(a, tail, "the host stopped while it was starting");
                 continue;
@@ -1585,7 +1956,7 @@ impl ActorSystem {
                     .start(StartPlan {
                         recover: Some(Recovered {
                             tail: tail.clone(),
-                            len: a.events,
+                            len: a.next_index,
                             state: a.state.clone(),
                             restarts: a.restarts,
                             gate: gate.clone(),
@@ -1620,9 +1991,9 @@ impl ActorSystem {
                     tracing::warn!(id = %a.id, error = %e, "could not bring an actor back");
                     // A start that failed before the actor was registered recorded nothing:
                     // close its stored record here.
-                    inner.durable().await;
+                    let _ = inner.durable().await;
                     let now = storage.events(&a.id, tail_from).unwrap_or_default();
-                    if tail_from + now.len() as u64 == a.events {
+                    if tail_from + now.len() as u64 == a.next_index {
                         inner.close_stored(a, now, &e);
                     }
                     report.failed.push((a.id.clone(), e.clone()));
@@ -1644,8 +2015,9 @@ impl ActorSystem {
                 }
             }
         }
-        inner.durable().await;
+        let stored = inner.durable().await;
         gate_tx.send_replace(true);
+        stored.map_err(SystemError)?;
         Ok(report)
     }
 
@@ -1669,7 +2041,7 @@ impl ActorSystem {
             .stop_actor(id, StopReason::External)
             .await
             .map_err(SystemError)?;
-        self.inner.durable().await;
+        self.inner.durable().await.map_err(SystemError)?;
         let parent = self
             .inner
             .lock()
@@ -1740,6 +2112,16 @@ impl ActorSystem {
         for id in roots {
             let _ = self.inner.stop_actor(&id, StopReason::External).await;
         }
+        // Actors that ended by themselves meanwhile finish their own teardown (and commit it).
+        loop {
+            let finishing = std::mem::take(&mut self.inner.lock().finishing);
+            if finishing.is_empty() {
+                break;
+            }
+            for join in finishing {
+                let _ = join.await;
+            }
+        }
     }
 
     /// Every actor's chain with its metadata, for `--events` files.
@@ -1767,7 +2149,9 @@ impl ActorSystem {
                 crate::events_file::ActorEvents::new(&id, &name, parent.as_deref(), status, &events)
             })
             .collect();
-        crate::events_file::EventsFile::new(actors)
+        let mut file = crate::events_file::EventsFile::new(actors);
+        file.dropped_actors = self.inner.lock().dropped_total;
+        file
     }
 }
 
@@ -1784,5 +2168,27 @@ impl Drop for ActorSystem {
                 join.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poisoned_registry_lock_is_recovered() {
+        let system = ActorSystem::new(SystemConfig::default()).unwrap();
+        let inner = system.inner.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = inner.registry.lock().unwrap();
+            panic!("a bug while the registry lock is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(system.inner.registry.is_poisoned());
+        // Every later call still works.
+        assert!(system.actors().is_empty());
+        assert!(system.stop_actor("nope").await.is_err());
+        assert!(system.start_root("/nonexistent/root.toml").await.is_err());
     }
 }

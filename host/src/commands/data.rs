@@ -1,20 +1,23 @@
 //! The data directory of the CLI: where `run` keeps the durable event store, and how the
 //! read-only commands (`verify --data`, `events`, `tree`) open it.
 
-use crate::store::{SqliteStore, Storage, StoredActor};
+use super::store_select::ReadStore;
+use crate::store::{SqliteStore, StoredActor};
 use std::path::{Path, PathBuf};
 
 /// The data directory when `--data` is not given: `$THEATER_DATA_DIR`, else
 /// `$XDG_DATA_HOME/theater-supervisor`, else `~/.local/share/theater-supervisor`, else
 /// `./.theater-data`.
 pub fn default_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("THEATER_DATA_DIR") {
+    // An empty variable counts as unset (it would put the store in the current directory).
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(d) = var("THEATER_DATA_DIR") {
         return d.into();
     }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+    if let Some(d) = var("XDG_DATA_HOME") {
         return PathBuf::from(d).join("theater-supervisor");
     }
-    if let Some(h) = std::env::var_os("HOME") {
+    if let Some(h) = var("HOME") {
         return PathBuf::from(h).join(".local/share/theater-supervisor");
     }
     PathBuf::from(".theater-data")
@@ -31,7 +34,7 @@ pub fn open(dir: &Path) -> anyhow::Result<SqliteStore> {
 }
 
 /// Finds one stored actor by its id or a unique prefix of it (log lines show 8 characters).
-pub fn find_actor(store: &SqliteStore, wanted: &str) -> anyhow::Result<StoredActor> {
+pub fn find_actor(store: &ReadStore, wanted: &str) -> anyhow::Result<StoredActor> {
     let actors = store.actors()?;
     if let Some(a) = actors.iter().find(|a| a.id == wanted) {
         return Ok(a.clone());
@@ -43,9 +46,10 @@ pub fn find_actor(store: &SqliteStore, wanted: &str) -> anyhow::Result<StoredAct
     match hits.as_slice() {
         [one] => Ok((*one).clone()),
         [] => anyhow::bail!(
-            "no actor `{wanted}` in {} ({} actors stored; `theater-supervisor tree --data DIR` lists them)",
-            store.path().display(),
-            actors.len()
+            "no actor `{wanted}` in {} ({} actors stored; `theater-supervisor tree {}` lists them)",
+            store.describe(),
+            actors.len(),
+            store.option_hint()
         ),
         many => anyhow::bail!(
             "`{wanted}` matches {} actors ({}); give more of the id",

@@ -6,6 +6,7 @@ mod new;
 mod printable;
 mod run;
 mod signals;
+pub mod store_select;
 mod tree;
 mod verify;
 

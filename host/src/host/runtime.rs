@@ -29,7 +29,8 @@ impl Host for ActorStore {
         let ctx = &self.ctx;
         let events: Vec<MetaEvent> = {
             ctx.system
-                .full_chain(&ctx.id, &ctx.chain)
+                .full_chain_async(&ctx.id, &ctx.chain)
+                .await
                 .iter()
                 .map(|e| MetaEvent {
                     hash: e.short_hash(),

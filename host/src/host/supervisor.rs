@@ -160,7 +160,10 @@ impl Host for ActorStore {
             EventData::new().str("child", &child_id),
             "get-child-state".into(),
         );
-        let r = granted(ctx).and_then(|()| ctx.system.child_state(&ctx.id, &child_id));
+        let r = match granted(ctx) {
+            Ok(()) => ctx.system.child_state(&ctx.id, &child_id).await,
+            Err(e) => Err(e),
+        };
         Ok(result(ctx, "get-child-state", r, |s| {
             EventData::new().summary("state", s.as_deref())
         }))
@@ -177,7 +180,10 @@ impl Host for ActorStore {
             "get-child-events".into(),
         );
         let t0 = Instant::now();
-        let r = granted(ctx).and_then(|()| ctx.system.child_events(&ctx.id, &child_id));
+        let r = match granted(ctx) {
+            Ok(()) => ctx.system.child_events(&ctx.id, &child_id).await,
+            Err(e) => Err(e),
+        };
         ctx.waited(Op::GetChildEvents, t0);
         let r = result(ctx, "get-child-events", r, |ev| {
             EventData::new().u64("events", ev.len() as u64)

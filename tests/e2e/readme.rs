@@ -182,6 +182,27 @@ fn lines_match(expected: &[String], actual: &[String]) -> bool {
     ok[0][0]
 }
 
+/// Matches the output so far against the start of `expected`, each `...` taking lines only until
+/// the line after it matches (first match): `Ok(true)` when all of `expected` is matched,
+/// `Ok(false)` while more output may still complete it, `Err(j)` when line `j` cannot be
+/// what the README shows there.
+fn match_so_far(expected: &[String], actual: &[String]) -> Result<bool, usize> {
+    let mut i = 0;
+    for (j, a) in actual.iter().enumerate() {
+        match expected.get(i).map(String::as_str) {
+            None => return Err(j),
+            Some("...") => match expected.get(i + 1) {
+                None => return Ok(true),
+                Some(next) if line_matches(next, a) => i += 2,
+                Some(_) => {}
+            },
+            Some(e) if line_matches(e, a) => i += 1,
+            Some(_) => return Err(j),
+        }
+    }
+    Ok(i == expected.len())
+}
+
 /// A shell session: a user's shell and the directory it is in.
 struct Session {
     shell: UserShell,
@@ -271,8 +292,18 @@ impl Session {
                 &format!("the output before ^C (README.md:{at})"),
                 COMMAND_TIMEOUT,
                 |out| {
+                    // Ctrl-C once the output so far is what the README shows before it; as soon
+                    // as it cannot become that any more, stop and show the difference.
                     let masked: Vec<String> = out.iter().map(|l| mask(l)).collect();
-                    lines_match(&before, &masked)
+                    match match_so_far(&before, &masked) {
+                        Ok(done) => done,
+                        Err(j) => panic!(
+                            "README.md:{at}: `{cmd}` printed (masked):\n{}\n\nbut the README says, before ^C:\n{}\n\nfirst different line: {:?}",
+                            masked.join("\n"),
+                            before.join("\n"),
+                            masked[j]
+                        ),
+                    }
                 },
             );
             run.signal("INT");
@@ -491,6 +522,19 @@ fn masks_and_wildcards() {
     ));
     assert!(lines_match(&e(&["a", "...", "d"]), &e(&["a", "d"])));
     assert!(!lines_match(&e(&["a", "d"]), &e(&["a", "b", "d"])));
+    assert_eq!(
+        match_so_far(&e(&["a", "...", "d"]), &e(&["a", "b"])),
+        Ok(false)
+    );
+    assert_eq!(
+        match_so_far(&e(&["a", "...", "d"]), &e(&["a", "b", "d"])),
+        Ok(true)
+    );
+    assert_eq!(
+        match_so_far(&e(&["a", "...", "d", "e"]), &e(&["a", "d", "x"])),
+        Err(2)
+    );
+    assert_eq!(match_so_far(&e(&["a", "b", "c"]), &e(&["a", "x"])), Err(1));
     assert!(line_matches(
         "event store: [..]/events.db",
         "event store: /tmp/x/events.db"

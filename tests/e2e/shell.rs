@@ -48,7 +48,8 @@ impl UserShell {
     }
 
     /// `bash -c SCRIPT` in `cwd`: the CLI, `~/.cargo/bin` (wasm-tools, wac, just) and the rest of
-    /// `PATH`; `THEATER_DATA_DIR` private to this shell; guest builds in [`guest_target_dir`].
+    /// `PATH`; `THEATER_DATA_DIR` private to this shell; guest builds in [`guest_target_dir`];
+    /// `THEATER_LOG=error`.
     pub fn command(&self, script: &str, cwd: &Path) -> Command {
         let cargo_bin = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
@@ -66,6 +67,9 @@ impl UserShell {
             .env("PATH", std::env::join_paths(path).expect("PATH"))
             .env("THEATER_DATA_DIR", self.tmp.path().join("data"))
             .env("CARGO_TARGET_DIR", guest_target_dir())
+            // The host's warnings depend on the machine (a loaded one makes it warn about
+            // scheduling pauses); its errors are part of what the tests check.
+            .env("THEATER_LOG", "error")
             .env_remove("THEATER_CHECKOUT")
             .env_remove("THEATER_SUPERVISOR")
             .stdin(Stdio::null());

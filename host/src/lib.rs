@@ -5,6 +5,10 @@
 //! and event chain, and is called back when a child fails, exits or is stopped from outside.
 //! Every operation is recorded in a per-actor SHA-256 hash chain.
 //!
+//! The host is made of [handlers](handler::Handler), one per manifest `[[handler]] type`:
+//! [`ActorSystem::new`] registers the built-in ones ([`handlers`]); [`ActorSystem::builder`]
+//! takes an embedder's own next to them (see `docs/handlers.md` and `examples/kv`).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
@@ -38,24 +42,32 @@
 //! ```
 #![deny(missing_docs)]
 
-mod actor;
 mod bindings;
-mod children;
 mod clock;
 pub mod cluster;
+#[cfg(feature = "cli")]
 pub mod commands;
-mod components;
-mod host;
+mod config;
+mod engine;
+pub mod handler;
+pub mod handlers;
+pub mod lifecycle;
 pub mod metrics;
 pub mod permissions;
 pub mod store;
 mod system;
+mod tree;
 
 pub use theater_core::{chain, events_file, manifest};
 
-pub use actor::{ActorId, ActorStore};
 pub use chain::{ChainError, ChainEvent};
+pub use config::{Allocator, LogLine, LogSink, SystemConfig};
+pub use engine::components::ExportTable;
+pub use engine::engine_config;
+pub use engine::instance::{ActorCall, Delivery, DeliveryFuture, ExportResult};
+pub use engine::messaging;
+pub use engine::store::{ActorCtx, ActorStore, CallPath};
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, ResumeReport, RootOutcome,
-    SystemConfig, SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, ResumeReport, RootOutcome, SystemError,
 };
+pub use tree::ActorId;

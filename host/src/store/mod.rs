@@ -30,8 +30,8 @@ pub use postgres::{
 };
 pub use sqlite::{Durability, SqliteStore};
 
-use crate::actor::ActorId;
 use crate::chain::{ChainEvent, ChainSink};
+use crate::lifecycle::ActorId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use theater_core::status::ActorStatus;

@@ -1,7 +1,7 @@
 //! An actor's live children in start order, with O(log n) insertion and removal: a parent with
 //! 100,000 children must not pay a linear scan on every spawn or stop.
 
-use crate::actor::ActorId;
+use super::ActorId;
 use std::collections::{BTreeMap, HashMap};
 
 /// Live children in start order.

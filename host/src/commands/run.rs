@@ -108,15 +108,18 @@ impl RunCommand {
                 pg.host_id(),
                 pg.target()
             );
-            tokio::select! {
-                _ = crate::cluster::take_part(&system, pg.clone(), print_cluster_event) => {}
-                _ = signals.next() => eprintln!("stopping the trees this host runs"),
+            let signal = tokio::select! {
+                _ = crate::cluster::take_part(&system, pg.clone(), print_cluster_event) => None,
+                s = signals.next() => Some(s),
+            };
+            if let Some(signal) = signal {
+                signals::stop_tree(&system, signal, &mut signals).await;
             }
             system.shutdown().await;
             self.write_events(&system)?;
             drop(system);
             pg.close();
-            return Ok(130);
+            return Ok(signal.map_or(130, |s| s.exit_code()));
         }
         let started = match (&self.manifest, &pg) {
             (Some(m), _) => system.start_root(m).await.map_err(|e| e.to_string()),

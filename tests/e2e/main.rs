@@ -17,3 +17,4 @@ mod notifications;
 mod operations;
 mod permissions;
 mod resume;
+mod shared_store;

@@ -29,6 +29,13 @@ compose: adapter
 build:
     cargo build --workspace
 
+# Install the CLI (release build) as ~/.cargo/bin/theater-supervisor (ARGS go to cargo install,
+# e.g. `just install --root ~/.local`), then build the guest adapter that the projects of
+# `theater-supervisor new` plug into their supervisors (target/adapter/).
+install *args:
+    cargo install --path host --locked {{args}}
+    scripts/build-adapter.sh
+
 # The PostgreSQL store's tests get a private cluster (scripts/pg-test-cluster.sh, URL in
 # THEATER_TEST_PG_URL), stopped again afterwards, also when tests fail.
 # Build the guests and the compositions, then run every host unit test and end-to-end test.
@@ -81,6 +88,12 @@ soak cycles="100000": guests
 demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json
     cargo run -q -p theater-supervisor -- verify target/demo-events.json
+
+# Run the embedding example: a host of the built-in handlers plus its own `kv` handler
+# (examples/kv). `--workspace` so it reuses the artifacts of `cargo test --workspace`.
+kv-example: guests
+    cargo build -q --workspace --bin theater-kv-example
+    ./target/debug/theater-kv-example
 
 # Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
 example: compose

@@ -5,6 +5,10 @@
 //! and event chain, and is called back when a child fails, exits or is stopped from outside.
 //! Every operation is recorded in a per-actor SHA-256 hash chain.
 //!
+//! The host is made of [handlers](handler::Handler), one per manifest `[[handler]] type`:
+//! [`ActorSystem::new`] registers the built-in ones ([`handlers`]); [`ActorSystem::builder`]
+//! takes an embedder's own next to them (see `docs/handlers.md` and `examples/kv`).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
@@ -20,6 +24,22 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Requests, messages, an external stop and a chain (the README's embedding example):
+//!
+//! ```no_run
+//! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
+//! # async fn demo() -> anyhow::Result<()> {
+//! let system = ActorSystem::new(SystemConfig::default())?;
+//! let root = system.start_root("demo/root.toml").await?;   // returns after init succeeded
+//! let reply = system.request(&root, b"hello".to_vec()).await?; // handle-request
+//! system.send(&root, b"tick".to_vec())?;                       // handle-send
+//! system.stop_actor(&root).await?;  // external stop: the parent (if any) gets handle-child-external-stop
+//! let chain = system.chain(&root).unwrap();                   // any actor's chain, also after it stopped
+//! theater_supervisor::chain::verify(&chain, None)?;
+//! let outcome: RootOutcome = system.wait_root().await;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 mod actor;
@@ -27,9 +47,13 @@ mod bindings;
 mod children;
 mod clock;
 pub mod cluster;
+#[cfg(feature = "cli")]
 pub mod commands;
 mod components;
-mod host;
+pub mod handler;
+pub mod handlers;
+pub mod lifecycle;
+pub mod messaging;
 pub mod metrics;
 pub mod permissions;
 pub mod store;
@@ -37,9 +61,12 @@ mod system;
 
 pub use theater_core::{chain, events_file, manifest};
 
-pub use actor::{ActorId, ActorStore};
+pub use actor::{
+    ActorCall, ActorCtx, ActorId, ActorStore, CallPath, Delivery, DeliveryFuture, ExportResult,
+};
 pub use chain::{ChainError, ChainEvent};
+pub use components::ExportTable;
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, ResumeReport, RootOutcome,
-    SystemConfig, SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, Allocator, LogLine, LogSink,
+    ResumeReport, RootOutcome, SystemConfig, SystemError, engine_config,
 };

@@ -5,13 +5,17 @@
 mod abandon;
 
 use crate::actor::{
-    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Mailbox,
-    MailboxError, Notification, Running, error_type_name, record,
+    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Exit, Mailbox, Running, record,
 };
 use crate::chain::{Chain, ChainEvent, ChainSink, EventData};
 use crate::children::ChildList;
-use crate::components::{ComponentCache, FileStamp};
+use crate::components::{ComponentCache, ExportTable, FileStamp};
+use crate::handler::{
+    ActorEntry, ActorMailbox, ActorManifest, ActorRef, Handler, HandlerRegistry, MailboxError,
+};
+use crate::lifecycle::{End, Failure, Lifecycle, StartMode, StopReason};
 use crate::manifest::Manifest;
+use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND, RequestCall, SendCall};
 use crate::metrics::OpTimings;
 use crate::permissions::{Grants, Limits};
 use crate::store::{Storage, StoreSink, StoreWrite, StoredActor, StoredManifest};
@@ -181,11 +185,11 @@ pub(crate) struct EngineSet {
 }
 
 impl EngineSet {
-    fn new(config: &Config) -> wasmtime::Result<Self> {
+    fn new(config: &Config, handlers: &HandlerRegistry) -> wasmtime::Result<Self> {
         let engine = Engine::new(config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::host::add_to_linker(&mut linker)?;
+        handlers.add_to_linker(&mut linker)?;
         Ok(Self {
             engine,
             linker,
@@ -193,8 +197,14 @@ impl EngineSet {
         })
     }
 
-    async fn load(&self, path: &Path) -> Result<Arc<crate::components::LoadedComponent>, String> {
-        self.components.load(&self.engine, &self.linker, path).await
+    async fn load(
+        &self,
+        handlers: &HandlerRegistry,
+        path: &Path,
+    ) -> Result<Arc<crate::components::LoadedComponent>, String> {
+        self.components
+            .load(&self.engine, &self.linker, handlers, path)
+            .await
     }
 }
 
@@ -270,63 +280,11 @@ pub struct ResumeReport {
 #[error("{0}")]
 pub struct SystemError(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartMode {
-    Root,
-    Spawn,
-    Resume,
-}
-
-impl StartMode {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Spawn => "spawn",
-            Self::Resume => "resume",
-        }
-    }
-
-    /// The mode [`StartMode::name`] names (a stored start mode).
-    fn from_name(name: &str) -> Self {
-        match name {
-            "root" => Self::Root,
-            "resume" => Self::Resume,
-            _ => Self::Spawn,
-        }
-    }
-}
-
 /// How an actor was first started; a restart starts it again the same way.
 #[derive(Clone)]
 pub(crate) struct StartArgs {
     pub mode: StartMode,
     pub bytes: Option<Vec<u8>>,
-}
-
-/// Why an actor is being stopped by someone other than itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    ByParent,
-    External,
-    ParentStopping,
-    Restart,
-}
-
-impl StopReason {
-    fn name(self) -> &'static str {
-        match self {
-            Self::ByParent => "stopped-by-parent",
-            Self::External => "stopped-externally",
-            Self::ParentStopping => "parent-stopping",
-            Self::Restart => "restart",
-        }
-    }
-}
-
-enum Terminal {
-    Stopped(&'static str),
-    Shutdown(Option<Vec<u8>>),
-    Failed(Failure),
 }
 
 pub(crate) struct ActorRecord {
@@ -335,14 +293,14 @@ pub(crate) struct ActorRecord {
     children: ChildList,
     status: ActorStatus,
     status_tx: watch::Sender<ActorStatus>,
-    manifest: Arc<Manifest>,
+    manifest: Arc<ActorManifest>,
     grants: Arc<Grants>,
     start: StartArgs,
     state: Option<Vec<u8>>,
     chain: Arc<Mutex<Chain>>,
     mailbox: Option<Mailbox>,
-    accepts_send: bool,
-    accepts_request: bool,
+    /// What its component exports (messages and handler calls are checked against it).
+    exports: Arc<ExportTable>,
     stop_tx: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<()>>,
     restarts: u32,
@@ -435,9 +393,11 @@ pub(crate) struct SystemInner {
     /// On-demand engine used when the primary's instance pool is full (built on first need).
     fallback: OnceLock<Result<EngineSet, String>>,
     pub config: SystemConfig,
+    /// The handlers of this host.
+    pub handlers: Arc<HandlerRegistry>,
     registry: Mutex<Registry>,
     /// Parsed manifest files by canonical path, reused while the file is unchanged.
-    manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<Manifest>)>>,
+    manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<ActorManifest>)>>,
     root: Mutex<Option<ActorId>>,
     /// Live (or starting) actors, checked against `SystemConfig::max_actors`.
     live: AtomicUsize,
@@ -466,7 +426,7 @@ struct StartPlan {
     recover: Option<Recovered>,
     id: ActorId,
     parent: Option<ActorId>,
-    manifest: Arc<Manifest>,
+    manifest: Arc<ActorManifest>,
     grants: Arc<Grants>,
     start: StartArgs,
     path: CallPath,
@@ -576,7 +536,7 @@ impl SystemInner {
                     self.config.cache_dir.as_deref(),
                 )
                 .map_err(|e| e.to_string())?;
-                EngineSet::new(&config).map_err(|e| e.to_string())
+                EngineSet::new(&config, &self.handlers).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -792,11 +752,14 @@ impl SystemInner {
         Ok(())
     }
 
-    /// Resolves a manifest argument of `spawn`/`resume` for `caller` and checks it is allowed.
-    async fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Arc<Manifest>, String> {
-        let sup = caller.grants.supervisor.as_ref().ok_or_else(|| {
-            "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
-        })?;
+    /// Resolves a manifest argument of `spawn`/`resume` for `caller`; `allowed` checks the
+    /// canonical paths it names before anything is parsed or read.
+    pub(crate) async fn resolve_manifest(
+        &self,
+        caller: &ActorCtx,
+        m: &str,
+        allowed: &(dyn Fn(&Path, &str) -> Result<(), String> + Sync),
+    ) -> Result<Arc<ActorManifest>, String> {
         if m.contains('\n') {
             let manifest = Manifest::parse(m, "inline manifest", caller.manifest.dir.clone(), None)
                 .map_err(|e| e.to_string())?;
@@ -807,14 +770,14 @@ impl SystemInner {
                     manifest.component.display()
                 )
             })?;
-            sup.check_manifest(&comp, &format!("inline manifest `{}`", manifest.name))?;
+            allowed(&comp, &format!("inline manifest `{}`", manifest.name))?;
             // So must its init_state: otherwise a guest could read any host file into a
             // child's state and then get-child-state it.
             if let Some(p) = &manifest.init_state {
                 let st = p
                     .canonicalize()
                     .map_err(|e| format!("init_state not found: {} ({e})", p.display()))?;
-                sup.check_manifest(
+                allowed(
                     &st,
                     &format!(
                         "init_state {} of inline manifest `{}`",
@@ -823,6 +786,10 @@ impl SystemInner {
                     ),
                 )?;
             }
+            let manifest = self
+                .handlers
+                .configure(manifest, "inline manifest")
+                .map_err(|e| e.to_string())?;
             return Ok(Arc::new(manifest));
         }
         if m.trim().is_empty() {
@@ -832,7 +799,7 @@ impl SystemInner {
         let canonical = path
             .canonicalize()
             .map_err(|e| format!("manifest not found: {} ({e})", path.display()))?;
-        sup.check_manifest(&canonical, m)?;
+        allowed(&canonical, m)?;
         // Parsed manifests are reused while the file is unchanged.
         let stamp = FileStamp::of(&canonical);
         if let Some(stamp) = stamp
@@ -847,10 +814,14 @@ impl SystemInner {
         }
         // Reading and parsing a file blocks: off the async workers.
         let path = canonical.clone();
+        let manifest = tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+            .await
+            .map_err(|e| format!("reading manifest {m} panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let origin = canonical.display().to_string();
         let manifest = Arc::new(
-            tokio::task::spawn_blocking(move || Manifest::from_file(&path))
-                .await
-                .map_err(|e| format!("reading manifest {m} panicked: {e}"))?
+            self.handlers
+                .configure(manifest, &origin)
                 .map_err(|e| e.to_string())?,
         );
         if let Some(stamp) = stamp {
@@ -862,30 +833,15 @@ impl SystemInner {
         Ok(manifest)
     }
 
-    /// `spawn` and `resume`: start a new child of `caller`.
-    pub async fn spawn_child(
-        self: &Arc<Self>,
+    /// `spawn` and `resume`: start a new child of `caller` from a resolved manifest (the
+    /// caller's supervisor handler checked it may).
+    pub(crate) async fn spawn_child(
+        self: Arc<Self>,
         caller: &ActorCtx,
-        m: &str,
+        manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
         mode: StartMode,
     ) -> Result<ActorId, String> {
-        let manifest = self.resolve_manifest(caller, m).await?;
-        let limit = caller
-            .grants
-            .supervisor
-            .as_ref()
-            .map_or(0, |s| s.max_children);
-        let live = self
-            .lock()
-            .actors
-            .get(&caller.id)
-            .map_or(0, |r| r.children.len());
-        if live as u64 >= limit as u64 {
-            return Err(format!(
-                "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
-            ));
-        }
         let max_depth = self.config.max_depth;
         if caller.grants.depth >= max_depth {
             return Err(format!(
@@ -893,7 +849,7 @@ impl SystemInner {
                 caller.grants.depth
             ));
         }
-        let grants = Grants::for_child(&manifest, &caller.grants)?;
+        let grants = self.handlers.grants_for_child(&manifest, &caller.grants)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.start(StartPlan {
             id: id.clone(),
@@ -994,16 +950,21 @@ impl SystemInner {
         let mut recovered = plan.recover.take();
         let recovering = recovered.is_some();
         let gate = recovered.as_ref().map(|r| r.gate.clone());
-        let component = self.primary.load(&plan.manifest.component).await?;
+        let component = self
+            .primary
+            .load(&self.handlers, &plan.manifest.component)
+            .await?;
         let origin = plan.manifest.origin();
-        if component.imports_supervisor && plan.grants.supervisor.is_none() {
+        // A component importing an interface of a handler its manifest lacks is refused,
+        // naming the handler (CONTRACT §8).
+        if let Some((h, iface)) = component
+            .needs
+            .iter()
+            .find(|(h, _)| plan.grants.handler(*h).is_none())
+        {
             return Err(format!(
-                "{origin}: the component imports theater:simple/supervisor but the manifest has no `[[handler]] type = \"supervisor\"`"
-            ));
-        }
-        if component.imports_message_server && !plan.grants.message_server {
-            return Err(format!(
-                "{origin}: the component imports theater:simple/message-server-host but the manifest has no `[[handler]] type = \"message-server\"`"
+                "{origin}: the component imports {iface} but the manifest has no `[[handler]] type = \"{}\"`",
+                self.handlers.name(*h)
             ));
         }
         let state = match (&plan.start.bytes, plan.start.mode) {
@@ -1029,8 +990,7 @@ impl SystemInner {
                 rec.set_status(ActorStatus::Starting);
                 rec.mailbox = Some(tx);
                 // The component file may have changed since the first start.
-                rec.accepts_send = component.exports.handle_send.is_some();
-                rec.accepts_request = component.exports.handle_request.is_some();
+                rec.exports = component.exports.clone();
                 rec.chain.clone()
             } else {
                 let sink = self.config.storage.as_ref().map(|storage| {
@@ -1082,8 +1042,7 @@ impl SystemInner {
                         state: None,
                         chain: chain.clone(),
                         mailbox: Some(tx),
-                        accepts_send: component.exports.handle_send.is_some(),
-                        accepts_request: component.exports.handle_request.is_some(),
+                        exports: component.exports.clone(),
                         stop_tx: None,
                         join: None,
                         restarts,
@@ -1137,7 +1096,9 @@ impl SystemInner {
                     }
                 };
                 tracing::debug!(id = %plan.id, "instance pool full; using the on-demand engine");
-                let component = fallback.load(&plan.manifest.component).await?;
+                let component = fallback
+                    .load(&self.handlers, &plan.manifest.component)
+                    .await?;
                 match Running::instantiate(ctx(), component).await {
                     Ok(r) => r,
                     Err((f, _)) => return Err(self.fail_start(&plan, f).await),
@@ -1188,7 +1149,35 @@ impl SystemInner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get_or_insert(plan.id.clone());
         }
+        drop(reg);
+        let step = if plan.restart {
+            Lifecycle::Restarted
+        } else if recovering {
+            Lifecycle::Resumed
+        } else {
+            Lifecycle::Started
+        };
+        self.lifecycle(&step, &plan.id, &plan.manifest.name, plan.parent.as_deref());
         Ok(())
+    }
+
+    /// Tells every handler about a step of an actor's life.
+    fn lifecycle(
+        self: &Arc<Self>,
+        event: &Lifecycle<'_>,
+        id: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) {
+        self.handlers.lifecycle(
+            event,
+            &ActorRef {
+                id,
+                name,
+                parent,
+                system: self,
+            },
+        );
     }
 
     /// Cleans up after a failed start and returns the error message for the caller.
@@ -1202,7 +1191,7 @@ impl SystemInner {
                 "lifecycle.failed",
                 EventData::new()
                     .str("stage", "init")
-                    .str("error_type", error_type_name(f.kind))
+                    .str("error_type", f.kind.name())
                     .str("error", &f.message),
                 "failed to start".into(),
             );
@@ -1249,7 +1238,7 @@ impl SystemInner {
         id: &str,
         reason: StopReason,
     ) -> Result<bool, String> {
-        let (stop_tx, join, chain) = loop {
+        let (stop_tx, join, chain, name, parent) = loop {
             let mut rx = {
                 let mut reg = self.lock();
                 let rec = reg.actors.get_mut(id).ok_or_else(|| unknown(id))?;
@@ -1257,7 +1246,13 @@ impl SystemInner {
                     ActorStatus::Running => {
                         rec.set_status(ActorStatus::Stopping);
                         rec.mailbox = None;
-                        break (rec.stop_tx.take(), rec.join.take(), rec.chain.clone());
+                        break (
+                            rec.stop_tx.take(),
+                            rec.join.take(),
+                            rec.chain.clone(),
+                            rec.name.clone(),
+                            rec.parent.clone(),
+                        );
                     }
                     ActorStatus::Stopped | ActorStatus::Failed => {
                         return Err(format!("actor `{id}` is not running (it already stopped)"));
@@ -1281,6 +1276,8 @@ impl SystemInner {
             EventData::new().str("reason", reason.name()),
             format!("stopping ({})", reason.name()),
         );
+        let end = End::Stopped(reason);
+        self.lifecycle(&Lifecycle::Stopping(&end), id, &name, parent.as_deref());
         if let Some(tx) = stop_tx {
             let _ = tx.send(());
         }
@@ -1297,13 +1294,18 @@ impl SystemInner {
                 );
             }
         }
-        self.teardown(
-            id,
-            Terminal::Stopped(reason.name()),
-            reason == StopReason::Restart,
-        )
-        .await;
+        self.teardown(id, end.clone(), reason == StopReason::Restart)
+            .await;
+        // A stop by the parent or from outside is reported once it is durable, by the caller.
+        if matches!(reason, StopReason::ParentStopping | StopReason::Restart) {
+            self.lifecycle(&Lifecycle::Stopped(&end), id, &name, parent.as_deref());
+        }
         Ok(true)
+    }
+
+    /// Tells the handlers that `id` was stopped for `reason` (after the stop is durable).
+    fn stopped(self: &Arc<Self>, id: &str, name: &str, parent: Option<&str>, reason: StopReason) {
+        self.lifecycle(&Lifecycle::Stopped(&End::Stopped(reason)), id, name, parent);
     }
 
     fn status(&self, id: &str) -> Option<ActorStatus> {
@@ -1312,7 +1314,7 @@ impl SystemInner {
 
     /// Stops the children (reverse start order), closes the chain, marks the actor terminal and
     /// unlinks it from its parent (unless it is about to be restarted in place).
-    async fn teardown(self: &Arc<Self>, id: &str, terminal: Terminal, keep_link: bool) {
+    async fn teardown(self: &Arc<Self>, id: &str, terminal: End, keep_link: bool) {
         let children = self
             .lock()
             .actors
@@ -1343,7 +1345,8 @@ impl SystemInner {
             (rec.chain.clone(), rec.parent.clone())
         };
         let (status, outcome) = match &terminal {
-            Terminal::Stopped(reason) => {
+            End::Stopped(reason) => {
+                let reason = reason.name();
                 record(
                     &chain,
                     "lifecycle.stopped",
@@ -1352,7 +1355,7 @@ impl SystemInner {
                 );
                 (ActorStatus::Stopped, RootOutcome::Stopped)
             }
-            Terminal::Shutdown(data) => {
+            End::Shutdown(data) => {
                 record(
                     &chain,
                     "lifecycle.stopped",
@@ -1363,12 +1366,12 @@ impl SystemInner {
                 );
                 (ActorStatus::Stopped, RootOutcome::Shutdown(data.clone()))
             }
-            Terminal::Failed(f) => {
+            End::Failed(f) => {
                 record(
                     &chain,
                     "lifecycle.failed",
                     EventData::new()
-                        .str("error_type", error_type_name(f.kind))
+                        .str("error_type", f.kind.name())
                         .str("error", &f.message),
                     "failed".into(),
                 );
@@ -1417,12 +1420,12 @@ impl SystemInner {
 
     /// Called by an actor's own task when it ended by itself (shutdown or failure).
     async fn finish_self(self: &Arc<Self>, id: &str, exit: Exit) {
-        let terminal = match exit {
+        let end = match exit {
             Exit::StopRequested => return,
-            Exit::Shutdown(data) => Terminal::Shutdown(data),
-            Exit::Failed(f) => Terminal::Failed(f),
+            Exit::Shutdown(data) => End::Shutdown(data),
+            Exit::Failed(f) => End::Failed(f),
         };
-        let (parent, chain) = {
+        let (parent, name, chain) = {
             let mut reg = self.lock();
             let Some(rec) = reg.actors.get_mut(id) else {
                 return;
@@ -1435,59 +1438,30 @@ impl SystemInner {
             rec.stop_tx = None;
             // Its own task runs this: kept so `shutdown` can wait until it finished.
             let join = rec.join.take();
-            let out = (rec.parent.clone(), rec.chain.clone());
+            let out = (rec.parent.clone(), rec.name.clone(), rec.chain.clone());
             if let Some(join) = join {
                 reg.finishing.retain(|j| !j.is_finished());
                 reg.finishing.push(join);
             }
             out
         };
-        let reason = if matches!(terminal, Terminal::Failed(_)) {
-            "failed"
-        } else {
-            "shutdown"
-        };
+        let reason = end.reason();
         record(
             &chain,
             "lifecycle.stopping",
             EventData::new().str("reason", reason),
             format!("stopping ({reason})"),
         );
-        let note = match &terminal {
-            Terminal::Shutdown(data) => Notification::Exit {
-                id: id.to_string(),
-                data: data.clone(),
-            },
-            Terminal::Failed(f) => Notification::Error {
-                id: id.to_string(),
-                error: f.to_wit(),
-                at: f.at,
-            },
-            Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
-        };
-        self.teardown(id, terminal, false).await;
+        self.lifecycle(&Lifecycle::Stopping(&end), id, &name, parent.as_deref());
+        self.teardown(id, end.clone(), false).await;
         if let Err(e) = self.durable().await {
             // Telling the parent would let it act on what the store does not hold; the store
             // failing stops the whole tree anyway.
             tracing::error!(%id, error = %e, "child's end not stored; its parent is not told");
             return;
         }
-        if let Some(parent) = parent {
-            self.notify(&parent, note);
-        }
-    }
-
-    /// Queues a callback in a parent's mailbox; it is delivered after the parent's current call.
-    pub(crate) fn notify(&self, parent: &str, note: Notification) {
-        let reg = self.lock();
-        match reg.actors.get(parent).and_then(|p| p.mailbox.as_ref()) {
-            Some(mailbox) => {
-                mailbox.notify(note);
-            }
-            None => {
-                tracing::debug!(%parent, child = note.child(), "parent is gone; child event not delivered")
-            }
-        }
+        // The supervisor handler tells the parent (handle-child-error / handle-child-exit).
+        self.lifecycle(&Lifecycle::Stopped(&end), id, &name, parent.as_deref());
     }
 
     /// `child-control.set-shutdown-timeout`: the child's own shutdown timeout.
@@ -1511,9 +1485,45 @@ impl SystemInner {
         own.unwrap_or(self.config.shutdown_timeout)
     }
 
-    /// The mailbox of a live actor (`theater:extension/timer` queues fired timers in it).
-    pub(crate) fn mailbox(&self, id: &str) -> Option<Mailbox> {
-        self.lock().actors.get(id).and_then(|r| r.mailbox.clone())
+    /// The mailbox of a live actor.
+    pub(crate) fn mailbox(&self, id: &str) -> Option<ActorMailbox> {
+        let mailbox = self.lock().actors.get(id).and_then(|r| r.mailbox.clone())?;
+        Some(ActorMailbox::new(
+            id.to_string(),
+            mailbox,
+            self.config.mailbox_capacity,
+        ))
+    }
+
+    /// Any actor by id, live or ended (while its record is kept).
+    pub(crate) fn entry(&self, id: &str) -> Result<ActorEntry, String> {
+        let reg = self.lock();
+        let rec = reg.actors.get(id).ok_or_else(|| unknown(id))?;
+        let mailbox = rec
+            .mailbox
+            .clone()
+            .map(|m| ActorMailbox::new(id.to_string(), m, self.config.mailbox_capacity));
+        Ok(ActorEntry::new(
+            rec.name.clone(),
+            rec.status,
+            rec.exports.clone(),
+            mailbox,
+        ))
+    }
+
+    /// Number of `caller`'s live children.
+    pub(crate) fn children_count(&self, caller: &str) -> usize {
+        self.lock()
+            .actors
+            .get(caller)
+            .map_or(0, |r| r.children.len())
+    }
+
+    /// The status of `caller`'s child `child` (an error unless it is `caller`'s child).
+    pub(crate) fn child_status(&self, caller: &str, child: &str) -> Result<ActorStatus, String> {
+        let reg = self.lock();
+        self.check_child(&reg, caller, child)?;
+        Ok(reg.actors[child].status)
     }
 
     /// Ids of `caller`'s live children in start order.
@@ -1526,7 +1536,11 @@ impl SystemInner {
     }
 
     /// `stop-child`: graceful stop, then `handle-child-exit(id, none)` to the caller.
-    pub async fn stop_child(self: &Arc<Self>, caller: &str, child: &str) -> Result<(), String> {
+    pub(crate) async fn stop_child(
+        self: Arc<Self>,
+        caller: &str,
+        child: &str,
+    ) -> Result<(), String> {
         self.check_child(&self.lock(), caller, child)?;
         match self.status(child) {
             Some(s) if s.is_terminal() => {
@@ -1536,25 +1550,29 @@ impl SystemInner {
             }
             _ => {}
         }
+        let name = self
+            .lock()
+            .actors
+            .get(child)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
         let stopped = self.stop_actor(child, StopReason::ByParent).await?;
         self.durable().await?;
         if stopped {
-            self.notify(
-                caller,
-                Notification::Exit {
-                    id: child.to_string(),
-                    data: None,
-                },
-            );
+            // The supervisor handler tells the caller (handle-child-exit(id, none)).
+            self.stopped(child, &name, Some(caller), StopReason::ByParent);
         }
         Ok(())
     }
 
     /// `restart-child`: stop (no callback) and start again with the same id and start arguments.
-    pub async fn restart_child(
-        self: &Arc<Self>,
+    /// `room` is asked, with the caller's live-children count, before a child that already
+    /// ended is started again (it joins the live children once more).
+    pub(crate) async fn restart_child(
+        self: Arc<Self>,
         caller: &ActorCtx,
         child: &str,
+        room: &(dyn Fn(usize) -> Result<(), String> + Sync),
     ) -> Result<(), String> {
         let (manifest, grants, start, chain, was_live) = {
             let reg = self.lock();
@@ -1573,17 +1591,7 @@ impl SystemInner {
                 tracing::debug!(%child, error = %e, "child stopped by itself before restart");
             }
         } else {
-            let limit = caller
-                .grants
-                .supervisor
-                .as_ref()
-                .map_or(0, |s| s.max_children);
-            let live = self.list_children(&caller.id).len();
-            if live as u64 >= limit as u64 {
-                return Err(format!(
-                    "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
-                ));
-            }
+            room(self.children_count(&caller.id))?;
         }
         record(
             &chain,
@@ -1683,54 +1691,45 @@ impl SystemInner {
         }
     }
 
-    fn mailbox_of(&self, to: &str, request: bool) -> Result<Mailbox, String> {
+    fn mailbox_of(&self, to: &str, request: bool) -> Result<ActorMailbox, String> {
         let reg = self.lock();
         let rec = reg.actors.get(to).ok_or_else(|| unknown(to))?;
-        let accepts = if request {
-            rec.accepts_request
-        } else {
-            rec.accepts_send
-        };
-        if !accepts {
+        let export = if request { HANDLE_REQUEST } else { HANDLE_SEND };
+        if !rec.exports.has(&export) {
             return Err(format!(
                 "actor `{to}` ({}) does not accept messages: it does not export theater:simple/message-server-client.{}",
-                rec.name,
-                if request {
-                    "handle-request"
-                } else {
-                    "handle-send"
-                }
+                rec.name, export.function
             ));
         }
-        rec.mailbox.clone().ok_or_else(|| {
+        let mailbox = rec.mailbox.clone().ok_or_else(|| {
             format!(
                 "actor `{to}` ({}) is not running (status: {:?})",
                 rec.name, rec.status
             )
-        })
-    }
-
-    fn queue_error(&self, to: &str, e: MailboxError) -> String {
-        match e {
-            MailboxError::Full => format!(
-                "mailbox of actor `{to}` is full ({} messages waiting); it is not keeping up, try again later",
-                self.config.mailbox_capacity
-            ),
-            MailboxError::Closed => format!("actor `{to}` stopped before the message was queued"),
-        }
+        })?;
+        Ok(ActorMailbox::new(
+            to.to_string(),
+            mailbox,
+            self.config.mailbox_capacity,
+        ))
     }
 
     /// `send`: queue a message; returns once it is queued.
-    pub fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
         let mailbox = self.mailbox_of(to, false)?;
         mailbox
-            .message(Envelope::Send { msg }, self.config.mailbox_capacity)
-            .map_err(|e| self.queue_error(to, e))
+            .post(Box::new(SendCall { msg }))
+            .map_err(|e: MailboxError| e.to_string())
     }
 
     /// `request`: queue a request and wait for the answer. Refuses requests that would wait on
     /// an actor already waiting on this one.
-    pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> Result<Vec<u8>, String> {
+    pub(crate) async fn request(
+        &self,
+        to: &str,
+        msg: Vec<u8>,
+        path: CallPath,
+    ) -> Result<Vec<u8>, String> {
         if let Some(pos) = path.iter().position(|a| a == to) {
             let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
             return Err(format!(
@@ -1741,11 +1740,8 @@ impl SystemInner {
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
         mailbox
-            .message(
-                Envelope::Request { msg, path, reply },
-                self.config.mailbox_capacity,
-            )
-            .map_err(|e| self.queue_error(to, e))?;
+            .post(Box::new(RequestCall { msg, path, reply }))
+            .map_err(|e| e.to_string())?;
         answer
             .await
             .map_err(|_| format!("actor `{to}` stopped before answering the request"))?
@@ -1772,19 +1768,76 @@ pub struct ActorSystem {
 /// Interval of the epoch ticker: how often running wasm yields to tokio.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-impl ActorSystem {
-    /// Builds the engine (async, component model, epoch interruption) and the linker with
-    /// WASI 0.2 and every `theater:simple` host interface.
-    pub fn new(config: SystemConfig) -> Result<Self, SystemError> {
-        Self::build(config)
-            .map_err(|e| SystemError(format!("cannot set up the wasmtime engine: {e}")))
+/// Builds an [`ActorSystem`] from handlers: `ActorSystem::builder(config)`, then
+/// [`builtin_handlers`](Self::builtin_handlers) and/or [`handler`](Self::handler) for each
+/// handler, then [`build`](Self::build).
+pub struct ActorSystemBuilder {
+    config: SystemConfig,
+    handlers: HandlerRegistry,
+    error: Option<String>,
+}
+
+impl ActorSystemBuilder {
+    /// Adds a handler (its manifest type, Rust type and interfaces must be new to this host).
+    pub fn handler<H: Handler>(mut self, handler: H) -> Self {
+        if let Err(e) = self.handlers.register(handler)
+            && self.error.is_none()
+        {
+            self.error = Some(e.to_string());
+        }
+        self
     }
 
-    fn build(config: SystemConfig) -> wasmtime::Result<Self> {
+    /// Adds the built-in handlers: `runtime` (with [`SystemConfig::log_sink`]), `supervisor`
+    /// (default configuration and permissions), `message-server`, `timer`, `child-control` and
+    /// `recovery`.
+    pub fn builtin_handlers(mut self) -> Self {
+        if let Err(e) = crate::handlers::register_builtins(&mut self.handlers, &self.config)
+            && self.error.is_none()
+        {
+            self.error = Some(e.to_string());
+        }
+        self
+    }
+
+    /// Builds the engine (async, component model, epoch interruption) and the linker with
+    /// WASI 0.2 and every handler's interfaces.
+    pub fn build(self) -> Result<ActorSystem, SystemError> {
+        if let Some(e) = self.error {
+            return Err(SystemError(format!("cannot build the host: {e}")));
+        }
+        ActorSystem::build(self.config, self.handlers)
+            .map_err(|e| SystemError(format!("cannot set up the wasmtime engine: {e}")))
+    }
+}
+
+impl ActorSystem {
+    /// A host with the built-in handlers:
+    /// `ActorSystem::builder(config).builtin_handlers().build()`.
+    pub fn new(config: SystemConfig) -> Result<Self, SystemError> {
+        Self::builder(config).builtin_handlers().build()
+    }
+
+    /// A builder for a host made of the handlers you give it.
+    pub fn builder(config: SystemConfig) -> ActorSystemBuilder {
+        ActorSystemBuilder {
+            config,
+            handlers: HandlerRegistry::new(),
+            error: None,
+        }
+    }
+
+    /// Access to every actor of this host by id (lookups, messaging), as handlers have it.
+    pub fn host(&self) -> crate::handler::HostHandle {
+        crate::handler::HostHandle(self.inner.clone())
+    }
+
+    fn build(config: SystemConfig, handlers: HandlerRegistry) -> wasmtime::Result<Self> {
         let wc = engine_config(&config.allocator, config.cache_dir.as_deref())?;
         let inner = Arc::new(SystemInner {
-            primary: EngineSet::new(&wc)?,
+            primary: EngineSet::new(&wc, &handlers)?,
             fallback: OnceLock::new(),
+            handlers: Arc::new(handlers),
             config,
             registry: Mutex::new(Registry::default()),
             manifests: Mutex::new(HashMap::new()),
@@ -1852,9 +1905,19 @@ impl ActorSystem {
     /// Starts a root actor from a manifest file; returns its id after its `init` succeeded.
     /// The first root started is the one [`ActorSystem::wait_root`] waits for.
     pub async fn start_root(&self, manifest: impl AsRef<Path>) -> Result<ActorId, SystemError> {
+        let origin = manifest.as_ref().display().to_string();
         let manifest =
             Manifest::from_file(manifest.as_ref()).map_err(|e| SystemError(e.to_string()))?;
-        let grants = Grants::for_root(&manifest, &self.inner.host_limits()).map_err(SystemError)?;
+        let manifest = self
+            .inner
+            .handlers
+            .configure(manifest, &origin)
+            .map_err(|e| SystemError(e.to_string()))?;
+        let grants = self
+            .inner
+            .handlers
+            .grants_for_root(&manifest, &self.inner.host_limits())
+            .map_err(SystemError)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.inner
             .start(StartPlan {
@@ -1939,18 +2002,25 @@ impl ActorSystem {
                 },
             };
             let started = async {
+                let (manifest, origin) = match &a.manifest {
+                    StoredManifest::Path(p) => (Manifest::from_file(p), p.display().to_string()),
+                    StoredManifest::Inline { text, dir } => (
+                        Manifest::parse(text, "inline manifest", dir.clone(), None),
+                        "inline manifest".to_string(),
+                    ),
+                };
+                let manifest = manifest.map_err(|e| e.to_string())?;
                 let manifest = Arc::new(
-                    match &a.manifest {
-                        StoredManifest::Path(p) => Manifest::from_file(p),
-                        StoredManifest::Inline { text, dir } => {
-                            Manifest::parse(text, "inline manifest", dir.clone(), None)
-                        }
-                    }
-                    .map_err(|e| e.to_string())?,
+                    inner
+                        .handlers
+                        .configure(manifest, &origin)
+                        .map_err(|e| e.to_string())?,
                 );
                 let g = Arc::new(match &parent_grants {
-                    None => Grants::for_root(&manifest, &inner.host_limits())?,
-                    Some(pg) => Grants::for_child(&manifest, pg)?,
+                    None => inner
+                        .handlers
+                        .grants_for_root(&manifest, &inner.host_limits())?,
+                    Some(pg) => inner.handlers.grants_for_child(&manifest, pg)?,
                 });
                 inner
                     .start(StartPlan {
@@ -1978,13 +2048,11 @@ impl ActorSystem {
             .await;
             match started {
                 Ok(g) => {
+                    // Its parent heard `Resumed` (the recovery handler's handle-child-recovered).
                     grants.insert(a.id.clone(), g);
                     report.resumed.push(a.id.clone());
                     if a.parent.is_none() && report.root.is_none() {
                         report.root = Some(a.id.clone());
-                    }
-                    if let Some(parent) = &a.parent {
-                        inner.notify(parent, Notification::Recovered { id: a.id.clone() });
                     }
                 }
                 Err(e) => {
@@ -1997,21 +2065,16 @@ impl ActorSystem {
                         inner.close_stored(a, now, &e);
                     }
                     report.failed.push((a.id.clone(), e.clone()));
-                    if let Some(parent) = &a.parent {
-                        let f = Failure {
-                            kind: crate::bindings::WitErrorType::Internal,
-                            message: format!("could not be brought back after a host restart: {e}"),
-                            at: std::time::Instant::now(),
-                        };
-                        inner.notify(
-                            parent,
-                            Notification::Error {
-                                id: a.id.clone(),
-                                error: f.to_wit(),
-                                at: f.at,
-                            },
-                        );
-                    }
+                    // Its parent is told with handle-child-error (the supervisor handler).
+                    let end = End::Failed(Failure::internal(format!(
+                        "could not be brought back after a host restart: {e}"
+                    )));
+                    inner.lifecycle(
+                        &Lifecycle::Stopped(&end),
+                        &a.id,
+                        &a.name,
+                        a.parent.as_deref(),
+                    );
                 }
             }
         }
@@ -2036,21 +2099,22 @@ impl ActorSystem {
 
     /// Stops an actor from outside; its parent then gets `handle-child-external-stop`.
     pub async fn stop_actor(&self, id: &str) -> Result<(), SystemError> {
+        let known = self
+            .inner
+            .lock()
+            .actors
+            .get(id)
+            .map(|r| (r.name.clone(), r.parent.clone()));
         let by_us = self
             .inner
             .stop_actor(id, StopReason::External)
             .await
             .map_err(SystemError)?;
         self.inner.durable().await.map_err(SystemError)?;
-        let parent = self
-            .inner
-            .lock()
-            .actors
-            .get(id)
-            .and_then(|r| r.parent.clone());
-        if let Some(parent) = parent.filter(|_| by_us) {
+        if let Some((name, parent)) = known.filter(|_| by_us) {
+            // The supervisor handler tells the parent (handle-child-external-stop).
             self.inner
-                .notify(&parent, Notification::ExternalStop { id: id.to_string() });
+                .stopped(id, &name, parent.as_deref(), StopReason::External);
         }
         Ok(())
     }
@@ -2103,14 +2167,16 @@ impl ActorSystem {
 
     /// Stops every live root actor (and so the whole tree) from outside.
     pub async fn shutdown(&self) {
-        let roots: Vec<ActorId> = self
+        let roots: Vec<ActorInfo> = self
             .actors()
             .into_iter()
             .filter(|a| a.parent.is_none() && !a.status.is_terminal())
-            .map(|a| a.id)
             .collect();
-        for id in roots {
-            let _ = self.inner.stop_actor(&id, StopReason::External).await;
+        for root in roots {
+            if let Ok(true) = self.inner.stop_actor(&root.id, StopReason::External).await {
+                self.inner
+                    .stopped(&root.id, &root.name, None, StopReason::External);
+            }
         }
         // Actors that ended by themselves meanwhile finish their own teardown (and commit it).
         loop {

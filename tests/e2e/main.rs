@@ -16,5 +16,8 @@ mod model;
 mod notifications;
 mod operations;
 mod permissions;
+mod readme;
 mod resume;
 mod shared_store;
+mod signals;
+mod templates;

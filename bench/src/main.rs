@@ -462,6 +462,48 @@ async fn main() -> Result<()> {
     drop(sb);
     store.close();
 
+    // The same on a PostgreSQL store (`just bench` starts a private cluster).
+    match std::env::var("THEATER_BENCH_PG_URL") {
+        Ok(url) if !url.is_empty() => {
+            progress("spawn with the PostgreSQL event store (a commit before each spawn returns)");
+            let url = format!("{url}?schema=bench_{}", std::process::id());
+            let pg = Arc::new(theater_supervisor::store::PostgresStore::open(
+                &url,
+                theater_supervisor::store::PostgresOptions::default(),
+            )?);
+            let pb = Bench::start_with(
+                &fx,
+                pooled(2_000),
+                None,
+                Some(pg.clone() as Arc<dyn Storage>),
+            )
+            .await?;
+            pb.cmd("spawn-n 50 minimal.toml").await?;
+            pb.cmd("stop-all").await?;
+            pb.timings.take(Op::Spawn);
+            pb.cmd(&format!("spawn-n {n_stored} minimal.toml")).await?;
+            let on_pg = latency(
+                "spawn with the PostgreSQL store (durable on return)",
+                pb.timings.take(Op::Spawn),
+                None,
+            );
+            figs.push(scalar(
+                "spawn ratio with PostgreSQL store / without (p50)",
+                "×",
+                p50(&on_pg) / spawn_p50,
+                n_stored,
+                None,
+            ));
+            figs.push(on_pg);
+            pb.cmd("stop-all").await?;
+            drop(pb);
+            pg.close();
+        }
+        _ => println!(
+            "skipped: spawn with the PostgreSQL store (THEATER_BENCH_PG_URL is not set; `just bench` starts a cluster)"
+        ),
+    }
+
     // --- restart and stop --------------------------------------------------------------
     progress("restart-child and stop-child");
     b.cmd(&format!("restart-n {} ", q(1000, 50))).await?;

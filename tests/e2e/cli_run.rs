@@ -189,6 +189,11 @@ pub fn fill_up(dir: &Path) -> PathBuf {
 /// it. Returns how many were checked.
 pub fn check_acknowledged(outs: &[PathBuf], data: &Path) -> usize {
     let store = SqliteStore::open_read_only(data).expect("open the store");
+    check_acknowledged_in(outs, &store)
+}
+
+/// [`check_acknowledged`] against any store (a shared PostgreSQL one).
+pub fn check_acknowledged_in(outs: &[PathBuf], store: &dyn Storage) -> usize {
     let mut chains = HashMap::new();
     for a in store.actors().expect("stored actors") {
         let types: Vec<String> = store

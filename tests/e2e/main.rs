@@ -18,5 +18,6 @@ mod operations;
 mod permissions;
 mod readme;
 mod resume;
+mod shared_store;
 mod signals;
 mod templates;

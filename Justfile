@@ -11,7 +11,8 @@ default:
 setup:
     scripts/setup.sh
 
-# Build the guest test actors (tests/actors) into target/actors/*.wasm components.
+# Build the guest test actors (tests/actors for wasm32-unknown-unknown, tests/wasi-actors for
+# wasm32-wasip2) into target/actors/*.wasm components.
 guests:
     scripts/build-guests.sh
 
@@ -39,6 +40,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cd guest-adapter && cargo fmt --all -- --check
     cd tests/actors && cargo fmt --all -- --check
+    cd tests/wasi-actors && cargo fmt --all -- --check
 
 # Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
 # target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.

@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks to build the guest actors and run the tests:
 #   just, wasm-tools and wac (`cargo install --locked`, only when not already on PATH or in
 #   ~/.cargo/bin), and the guest toolchain (scripts/guest-toolchain.sh: rustup's wasm target, or
-#   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root).
+#   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root), and
+#   rustup's wasm32-wasip2 target for the WASI 0.2 guests.
 #
 # Usage: scripts/setup.sh [--with-wac]
 #   --with-wac   accepted for compatibility: wac-cli (`just compose`, `just test`) is always
@@ -42,6 +43,8 @@ install_tool wac-cli wac
 echo "==> choosing the guest toolchain"
 eval "$("$ROOT/scripts/guest-toolchain.sh")"
 echo "==> guest toolchain: $GUEST_TOOLCHAIN"
+"$ROOT/scripts/guest-toolchain.sh" --target wasm32-wasip2 >/dev/null
+echo "==> wasm32-wasip2 target (WASI 0.2 guests): ready"
 
 case ":$PATH:" in
     *":$CARGO_BIN:"*) ;;

@@ -28,6 +28,7 @@ mod children;
 pub mod commands;
 mod components;
 mod host;
+pub mod io;
 pub mod metrics;
 pub mod permissions;
 pub mod store;

@@ -64,6 +64,12 @@ demo: guests
     cargo run -q -p theater-supervisor -- run demo/root.toml --events target/demo-events.json
     cargo run -q -p theater-supervisor -- verify target/demo-events.json
 
+# Run the embedding example: a host of the built-in handlers plus its own `kv` handler
+# (examples/kv). `--workspace` so it reuses the artifacts of `cargo test --workspace`.
+kv-example: guests
+    cargo build -q --workspace --bin theater-kv-example
+    ./target/debug/theater-kv-example
+
 # Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
 example: compose
     cargo run -q -p theater-supervisor -- run demo/supervised/supervisor.toml

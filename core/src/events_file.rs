@@ -17,6 +17,14 @@ pub struct EventsFile {
     pub format: String,
     /// Every actor, in creation order.
     pub actors: Vec<ActorEvents>,
+    /// Ended actors whose records the host had dropped from memory before the file was written
+    /// (no event store and more than `retain_stopped` ended actors): they are not in the file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_actors: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One actor's chain and metadata.
@@ -63,6 +71,7 @@ impl EventsFile {
         Self {
             format: FORMAT.to_string(),
             actors,
+            dropped_actors: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod diagnose;
 pub mod events_file;
 pub mod manifest;
 pub mod status;

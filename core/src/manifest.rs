@@ -6,9 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// Default live-children limit of a supervisor handler that does not set `max_children`.
-pub const DEFAULT_MAX_CHILDREN: u32 = 64;
-
 /// Largest manifest this host reads (files and inline manifests). A manifest is a few hundred
 /// bytes of TOML; anything near this size is a mistake or an attack, and refusing it up front
 /// keeps a spawn from reading and parsing megabytes.
@@ -108,20 +105,18 @@ pub enum ManifestError {
     },
 }
 
-/// One `[[handler]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandlerConfig {
-    /// `type = "runtime"`: log, get-chain, shutdown (granted to every actor anyway).
-    Runtime,
-    /// `type = "supervisor"`: grants `theater:simple/supervisor`.
-    Supervisor {
-        /// Limit of live children; `None` means the default (or the parent's limit if lower).
-        max_children: Option<u32>,
-        /// Globs of manifests this actor may start, relative to its manifest's directory.
-        allowed_manifests: Option<Vec<String>>,
-    },
-    /// `type = "message-server"`: grants `theater:simple/message-server-host`.
-    MessageServer,
+/// One `[[handler]]` entry as written: its `type` and its settings. What the settings mean is
+/// the business of the host's handler of that type, which checks them (an unknown type or an
+/// unknown key is an error there, naming it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerEntry {
+    /// The handler type (`type = "..."`).
+    pub handler_type: String,
+    /// The entry's other keys and those of its `config = { ... }` table (Theater writes
+    /// settings either way; a key beside `type` wins over the same key in `config`).
+    pub settings: toml::Table,
+    /// Where it was declared, for messages: `handler #1`, `handlers #2`.
+    pub position: String,
 }
 
 /// A parsed manifest with every path resolved.
@@ -135,8 +130,8 @@ pub struct Manifest {
     pub component: PathBuf,
     /// Absolute path of the initial state file, if any.
     pub init_state: Option<PathBuf>,
-    /// Handlers in declaration order.
-    pub handlers: Vec<HandlerConfig>,
+    /// Handler entries in declaration order (`[[handler]]` first, then `[[handlers]]`).
+    pub handlers: Vec<HandlerEntry>,
     /// The manifest file (canonical), or `None` for an inline manifest.
     pub path: Option<PathBuf>,
     /// Directory that relative paths resolve against.
@@ -339,8 +334,13 @@ impl Manifest {
                 let h = h
                     .as_table()
                     .ok_or_else(|| invalid(format!("`{key}` entry #{} must be a table", i + 1)))?;
-                handlers
-                    .push(parse_handler(h).map_err(|m| invalid(format!("{key} #{}: {m}", i + 1)))?);
+                let position = format!("{key} #{}", i + 1);
+                let entry = parse_handler(h).map_err(|m| invalid(format!("{position}: {m}")))?;
+                handlers.push(HandlerEntry {
+                    handler_type: entry.0,
+                    settings: entry.1,
+                    position,
+                });
             }
         }
         let limits = match table.get("limits") {
@@ -378,22 +378,6 @@ impl Manifest {
             })
     }
 
-    /// The supervisor handler's settings, if the manifest has one.
-    pub fn supervisor(&self) -> Option<(Option<u32>, Option<&[String]>)> {
-        self.handlers.iter().find_map(|h| match h {
-            HandlerConfig::Supervisor {
-                max_children,
-                allowed_manifests,
-            } => Some((*max_children, allowed_manifests.as_deref())),
-            _ => None,
-        })
-    }
-
-    /// True when the manifest has a `message-server` handler.
-    pub fn has_message_server(&self) -> bool {
-        self.handlers.contains(&HandlerConfig::MessageServer)
-    }
-
     /// Where the manifest came from, for messages.
     pub fn origin(&self) -> String {
         match &self.path {
@@ -403,86 +387,25 @@ impl Manifest {
     }
 }
 
-/// Handler types Theater knows that this host does not provide.
-const SUPPORTED_HANDLERS: &str = "runtime, supervisor, message-server";
-
-fn parse_handler(h: &toml::Table) -> Result<HandlerConfig, String> {
+/// Splits one `[[handler]]` table into its type and its settings.
+fn parse_handler(h: &toml::Table) -> Result<(String, toml::Table), String> {
     let ty = match h.get("type") {
-        Some(toml::Value::String(s)) => s.as_str(),
+        Some(toml::Value::String(s)) => s.clone(),
         Some(v) => return Err(format!("`type` must be a string, found {}", v.type_str())),
         None => return Err("missing `type`".into()),
     };
-    // Theater puts handler settings either beside `type` or in a `config` table.
-    let config = match h.get("config") {
-        Some(toml::Value::Table(t)) => Some(t),
+    let mut settings = match h.get("config") {
+        Some(toml::Value::Table(t)) => t.clone(),
         Some(v) => return Err(format!("`config` must be a table, found {}", v.type_str())),
-        None => None,
+        None => toml::Table::new(),
     };
-    let get = |key: &str| h.get(key).or_else(|| config.and_then(|c| c.get(key)));
-    let allowed_keys: &[&str] = match ty {
-        "runtime" | "message-server" => &["type", "config"],
-        "supervisor" => &["type", "config", "max_children", "allowed_manifests"],
-        other => {
-            return Err(format!(
-                "handler type `{other}` is not provided by this host (supported: {SUPPORTED_HANDLERS})"
-            ));
-        }
-    };
-    let keys = h.keys().chain(config.into_iter().flat_map(|c| c.keys()));
-    for key in keys {
-        if !allowed_keys.contains(&key.as_str()) {
-            return Err(format!("unknown field `{key}` for handler type `{ty}`"));
-        }
+    for (key, value) in h {
+        settings.insert(key.clone(), value.clone());
     }
-    Ok(match ty {
-        "runtime" => HandlerConfig::Runtime,
-        "message-server" => HandlerConfig::MessageServer,
-        _ => {
-            let max_children = match get("max_children") {
-                None => None,
-                Some(toml::Value::Integer(n)) if *n >= 0 && *n <= u32::MAX as i64 => {
-                    Some(*n as u32)
-                }
-                Some(toml::Value::Integer(n)) => {
-                    return Err(format!(
-                        "`max_children` must be between 0 and {}, found {n}",
-                        u32::MAX
-                    ));
-                }
-                Some(v) => {
-                    return Err(format!(
-                        "`max_children` must be an integer, found {}",
-                        v.type_str()
-                    ));
-                }
-            };
-            let allowed_manifests = match get("allowed_manifests") {
-                None => None,
-                Some(toml::Value::Array(a)) => Some(
-                    a.iter()
-                        .map(|v| {
-                            v.as_str().map(str::to_string).ok_or_else(|| {
-                                format!(
-                                    "`allowed_manifests` entries must be strings, found {}",
-                                    v.type_str()
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                Some(v) => {
-                    return Err(format!(
-                        "`allowed_manifests` must be an array of glob strings, found {}",
-                        v.type_str()
-                    ));
-                }
-            };
-            HandlerConfig::Supervisor {
-                max_children,
-                allowed_manifests,
-            }
-        }
-    })
+    // Neither is a setting (inside `config` they are ignored, as Theater does).
+    settings.remove("type");
+    settings.remove("config");
+    Ok((ty, settings))
 }
 
 #[cfg(test)]
@@ -599,20 +522,54 @@ config = {}
         .unwrap();
         assert_eq!(m.component, PathBuf::from("/m/worker.wasm"));
         assert_eq!(m.init_state, Some(PathBuf::from("/m/state.bin")));
+        let types: Vec<(&str, &str)> = m
+            .handlers
+            .iter()
+            .map(|h| (h.handler_type.as_str(), h.position.as_str()))
+            .collect();
         assert_eq!(
-            m.supervisor(),
-            Some((Some(3), Some(&["children/**".to_string()][..])))
+            types,
+            [
+                ("runtime", "handler #1"),
+                ("supervisor", "handler #2"),
+                ("message-server", "handlers #1")
+            ]
         );
-        assert!(m.has_message_server());
+        let sup = &m.handlers[1].settings;
+        assert_eq!(sup.get("max_children"), Some(&toml::Value::Integer(3)));
+        assert!(sup.get("type").is_none());
+        assert!(m.handlers[2].settings.is_empty());
+    }
+
+    #[test]
+    fn handler_settings_merge_config_tables() {
+        let m = parse(
+            "name = \"x\"\ncomponent = \"a\"\n[[handler]]\ntype = \"kv\"\nmax_keys = 3\nconfig = { max_keys = 9, other = true }\n",
+        )
+        .unwrap();
+        let s = &m.handlers[0].settings;
+        assert_eq!(s.get("max_keys"), Some(&toml::Value::Integer(3)));
+        assert_eq!(s.get("other"), Some(&toml::Value::Boolean(true)));
+        assert_eq!(s.len(), 2);
+        let e = parse("name = \"x\"\ncomponent = \"a\"\n[[handler]]\ntype = \"kv\"\nconfig = 3\n")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("handler #1: `config` must be a table"),
+            "{e}"
+        );
     }
 
     #[test]
     fn errors_are_specific() {
-        let e = parse("name = \"x\"\ncomponent = \"a.wasm\"\n[[handler]]\ntype = \"http-client\"")
-            .unwrap_err();
+        // Handler types and their settings are checked by the host's handler registry.
+        let m = parse("name = \"x\"\ncomponent = \"a.wasm\"\n[[handler]]\ntype = \"http-client\"")
+            .unwrap();
+        assert_eq!(m.handlers[0].handler_type, "http-client");
+        let e = parse("name = \"x\"\ncomponent = \"a.wasm\"\n[[handler]]\ntype = 3").unwrap_err();
         assert!(
             e.to_string()
-                .contains("handler type `http-client` is not provided"),
+                .contains("handler #1: `type` must be a string"),
             "{e}"
         );
         let e = parse("name = 3\ncomponent = \"a\"").unwrap_err();
@@ -620,17 +577,7 @@ config = {}
         let e = parse("name = \"x\"").unwrap_err();
         assert!(e.to_string().contains("missing field `component`"), "{e}");
         assert!(parse("name = \"x\"\ncomponent = \"a\"\n[interface]\nimplements = \"x\"").is_ok());
-        let e = parse(
-            "name = \"x\"\ncomponent = \"a\"\n[[handler]]\ntype = \"supervisor\"\nmax_chidren = 3",
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("unknown field `max_chidren`"), "{e}");
         let e = parse("name = [").unwrap_err();
         assert!(e.to_string().starts_with("invalid manifest test:"), "{e}");
-        let e = parse("name = \"x\"\ncomponent = \"a\"\n[[handler]]\ntype = \"supervisor\"\nmax_children = \"many\"").unwrap_err();
-        assert!(
-            e.to_string().contains("`max_children` must be an integer"),
-            "{e}"
-        );
     }
 }

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
-use theater_core::manifest::{HandlerConfig, Manifest};
+use theater_core::manifest::Manifest;
 
 const ORIGIN: &str = "fuzz.toml";
 
@@ -74,18 +74,34 @@ fn check_ok(text: &str, m: &Manifest, dir: &Path, path: Option<&Path>) {
         .map(|v| v.as_array().expect("handler list is an array").len())
         .sum();
     assert_eq!(m.handlers.len(), declared);
-    let first_supervisor = m.handlers.iter().find_map(|h| match h {
-        HandlerConfig::Supervisor {
-            max_children,
-            allowed_manifests,
-        } => Some((*max_children, allowed_manifests.as_deref())),
-        _ => None,
-    });
-    assert_eq!(m.supervisor(), first_supervisor);
-    assert_eq!(
-        m.has_message_server(),
-        m.handlers.contains(&HandlerConfig::MessageServer)
-    );
+    // Each entry keeps its type and its settings: the entry's keys but `type` and `config`,
+    // plus those of its `config` table (a key beside `type` wins).
+    let entries = ["handler", "handlers"]
+        .iter()
+        .filter_map(|k| table.get(*k))
+        .flat_map(|v| v.as_array().expect("handler list is an array").iter());
+    for (entry, h) in entries.zip(&m.handlers) {
+        let t = entry.as_table().expect("handler entry is a table");
+        assert_eq!(
+            t.get("type").and_then(toml::Value::as_str),
+            Some(h.handler_type.as_str())
+        );
+        let config = t
+            .get("config")
+            .map(|c| c.as_table().expect("config is a table"));
+        for (key, value) in &h.settings {
+            let beside = t.get(key).filter(|_| key != "type" && key != "config");
+            let inside = config.and_then(|c| c.get(key));
+            assert_eq!(Some(value), beside.or(inside), "setting {key}: {text:?}");
+        }
+        let keys: std::collections::BTreeSet<&String> = t
+            .keys()
+            .chain(config.into_iter().flat_map(|c| c.keys()))
+            .filter(|k| *k != "type" && *k != "config")
+            .collect();
+        let got: std::collections::BTreeSet<&String> = h.settings.keys().collect();
+        assert_eq!(got, keys, "settings of {:?}: {text:?}", h.handler_type);
+    }
     let origin = m.origin();
     match path {
         Some(p) => assert_eq!(origin, p.display().to_string()),

@@ -1,21 +1,22 @@
 //! One actor at run time: its `Store` data, its mailbox messages, its export calls and the task
 //! loop that runs them one at a time, in arrival order (CONTRACT §2).
 
-use crate::bindings::{WitActorError, WitErrorType};
 use crate::chain::{Chain, EventData};
 use crate::components::LoadedComponent;
-use crate::manifest::Manifest;
+use crate::handler::{ActorManifest, ExportFn, Handler, HandlerStates, HandlerView};
+use crate::lifecycle::{Failure, FailureKind};
 use crate::metrics::Op;
 use crate::permissions::Grants;
 use crate::system::SystemInner;
 use std::any::Any;
-use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
+    ComponentNamedList, ComponentType, Instance, Lift, Lower, ResourceTable, TypedFunc,
 };
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -25,36 +26,34 @@ pub type ActorId = String;
 
 /// The ids of the actors waiting, directly or through others, on the current call; a request to
 /// any of them would deadlock, so it is refused.
-pub(crate) type CallPath = Arc<Vec<ActorId>>;
+pub type CallPath = Arc<Vec<ActorId>>;
+
+/// A call a handler queues in an actor's mailbox: the actor runs it after its current call,
+/// one at a time in arrival order (CONTRACT §2). `deliver` gets the actor's instance through
+/// an [`ActorCall`] and usually calls one export with [`ActorCall::call`].
+pub trait Delivery: Send + 'static {
+    /// Runs in the actor's task. An `Err` fails the actor (its parent is told).
+    fn deliver<'a>(self: Box<Self>, actor: ActorCall<'a>) -> DeliveryFuture<'a>;
+}
+
+/// What [`Delivery::deliver`] returns.
+pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 
 /// A message in an actor's mailbox.
-pub(crate) enum Envelope {
-    /// `message-server-host.send`: call `handle-send`.
-    Send { msg: Vec<u8> },
-    /// `message-server-host.request`: call `handle-request` and answer.
-    Request {
-        msg: Vec<u8>,
-        path: CallPath,
-        reply: oneshot::Sender<Result<Vec<u8>, String>>,
-    },
-    /// A callback owed to this actor as a parent.
-    Notify(Notification),
-    /// A fired `theater:extension/timer` timer: call `handle-timer(tag)`.
-    Timer { tag: String },
-}
+pub(crate) type Envelope = Box<dyn Delivery>;
 
 /// The sending side of an actor's mailbox. Messages (`send`, `request`) are bounded: past the
 /// capacity they are refused, so a flood cannot grow a slow actor's queue without limit.
-/// Callbacks to a parent are never refused (there is at most one per child event).
+/// Callbacks to a parent and fired timers are never refused (each has its own bound).
 #[derive(Clone)]
 pub(crate) struct Mailbox {
-    tx: mpsc::UnboundedSender<Envelope>,
+    tx: mpsc::UnboundedSender<(bool, Envelope)>,
     queued: Arc<AtomicUsize>,
 }
 
 /// The receiving side, owned by the actor's task.
 pub(crate) struct MailboxRx {
-    rx: mpsc::UnboundedReceiver<Envelope>,
+    rx: mpsc::UnboundedReceiver<(bool, Envelope)>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -71,74 +70,37 @@ impl Mailbox {
         )
     }
 
-    /// Queues a callback (never refused while the actor runs).
-    pub fn notify(&self, note: Notification) -> bool {
-        self.tx.send(Envelope::Notify(note)).is_ok()
-    }
-
-    /// Queues a fired timer (not counted: pending timers have their own limit).
-    pub fn timer(&self, tag: String) -> bool {
-        self.tx.send(Envelope::Timer { tag }).is_ok()
+    /// Queues a callback or a fired timer (never refused while the actor runs).
+    pub fn notify(&self, envelope: Envelope) -> bool {
+        self.tx.send((false, envelope)).is_ok()
     }
 
     /// Queues a message unless `capacity` messages are already waiting.
-    pub fn message(&self, envelope: Envelope, capacity: usize) -> Result<(), MailboxError> {
+    pub fn message(&self, envelope: Envelope, capacity: usize) -> Result<(), QueueError> {
         if self.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(MailboxError::Full);
+            return Err(QueueError::Full);
         }
-        self.tx.send(envelope).map_err(|_| {
+        self.tx.send((true, envelope)).map_err(|_| {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            MailboxError::Closed
+            QueueError::Closed
         })
     }
 }
 
 /// Why a message was not queued.
-pub(crate) enum MailboxError {
+pub(crate) enum QueueError {
     Full,
     Closed,
 }
 
 impl MailboxRx {
     async fn recv(&mut self) -> Option<Envelope> {
-        let e = self.rx.recv().await?;
-        if matches!(e, Envelope::Send { .. } | Envelope::Request { .. }) {
+        let (counted, e) = self.rx.recv().await?;
+        if counted {
             self.queued.fetch_sub(1, Ordering::AcqRel);
         }
         Some(e)
-    }
-}
-
-/// What a parent is told about a child (CONTRACT §4).
-#[derive(Clone, Debug)]
-pub(crate) enum Notification {
-    Error {
-        id: ActorId,
-        error: WitActorError,
-        at: Instant,
-    },
-    Exit {
-        id: ActorId,
-        data: Option<Vec<u8>>,
-    },
-    ExternalStop {
-        id: ActorId,
-    },
-    /// The child was brought back by `ActorSystem::resume` after a host restart.
-    Recovered {
-        id: ActorId,
-    },
-}
-
-impl Notification {
-    pub fn child(&self) -> &str {
-        match self {
-            Self::Error { id, .. }
-            | Self::Exit { id, .. }
-            | Self::ExternalStop { id }
-            | Self::Recovered { id } => id,
-        }
     }
 }
 
@@ -152,55 +114,45 @@ pub(crate) enum Exit {
     StopRequested,
 }
 
-/// A failed export call, as reported to the parent.
-#[derive(Clone, Debug)]
-pub(crate) struct Failure {
-    pub kind: WitErrorType,
-    pub message: String,
-    /// When the failure was detected (for crash-to-callback timing).
-    pub at: Instant,
-}
-
-impl Failure {
-    pub fn to_wit(&self) -> WitActorError {
-        WitActorError {
-            error_type: self.kind,
-            data: Some(self.message.clone().into_bytes()),
-        }
-    }
-}
-
-/// Everything the host functions of one actor need.
-pub(crate) struct ActorCtx {
-    pub system: Arc<SystemInner>,
-    pub id: ActorId,
-    pub name: String,
-    pub chain: Arc<Mutex<Chain>>,
-    pub grants: Arc<Grants>,
-    pub manifest: Arc<Manifest>,
+/// One actor as its handlers' host functions see it: its id, manifest, chain, grants, and the
+/// host API (see `docs/handlers.md`). Every method acts on behalf of this actor.
+pub struct ActorCtx {
+    pub(crate) system: Arc<SystemInner>,
+    pub(crate) id: ActorId,
+    pub(crate) name: String,
+    pub(crate) chain: Arc<Mutex<Chain>>,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) manifest: Arc<ActorManifest>,
     /// Actors waiting on the call in progress (this actor last).
-    pub call_path: CallPath,
+    pub(crate) call_path: CallPath,
     /// Set by `runtime.shutdown`; acted on when the current call returns.
-    pub shutdown: Option<Option<Vec<u8>>>,
+    pub(crate) shutdown: Option<Option<Vec<u8>>>,
     /// Deadline of the export call in progress. Time spent waiting on other actors (a child's
     /// init, a stop, a request) moves it back: the deadline bounds the actor's own work.
-    pub deadline: Deadline,
+    pub(crate) deadline: Deadline,
 }
 
 impl ActorCtx {
-    /// After waiting on other actors since `since`: moves the call's deadline back by the wait
-    /// and records the operation's duration when timings are on.
+    /// After waiting on other actors since `since` (a child's init, a stop, a request): moves
+    /// the call's deadline back by the wait, so the deadline bounds the actor's own work, and
+    /// records the operation's duration under `op` when timings are on.
     pub fn waited(&self, op: Op, since: Instant) {
         let waited = since.elapsed();
         if let Some(d) = self.deadline.get() {
             self.deadline.set(Some(d + waited));
         }
+        self.timing(op, waited);
+    }
+
+    /// Records a duration under `op` when [`crate::SystemConfig::timings`] is set.
+    pub fn timing(&self, op: Op, d: Duration) {
         if let Some(t) = &self.system.config.timings {
-            t.record(op, waited);
+            t.record(op, d);
         }
     }
 
-    /// Appends an event to this actor's chain.
+    /// Appends an event to this actor's chain (`data` is the event's JSON; summarise large
+    /// payloads with [`EventData::summary`]).
     pub fn record(&self, event_type: &str, data: EventData, description: String) {
         record(&self.chain, event_type, data, description);
     }
@@ -211,15 +163,29 @@ pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, de
     let bytes = data.finish();
     chain
         .lock()
-        .expect("chain lock")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .append(event_type, bytes, Some(description));
 }
 
-/// The data of every actor `Store`: WASI plus the actor's context.
+/// The data of every actor `Store`: WASI, the actor's context and the state of each handler it
+/// has. Handlers reach theirs with [`ActorStore::view`].
 pub struct ActorStore {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) ctx: ActorCtx,
+    handlers: HandlerStates,
+}
+
+impl ActorStore {
+    /// Handler `H`'s view of this actor: the getter to pass to the bindgen `add_to_linker`
+    /// functions of `H`'s interfaces, with [`crate::handler::HasHandler<H>`].
+    pub fn view<H: Handler>(&mut self) -> HandlerView<'_, H> {
+        HandlerView {
+            actor: &mut self.ctx,
+            state: self.handlers.get_mut::<H>(),
+            table: &mut self.table,
+        }
+    }
 }
 
 /// Enforces the actor's `[limits]`: growing a memory or table past its limit traps the call
@@ -265,25 +231,35 @@ impl WasiView for ActorStore {
     }
 }
 
-/// Results of every `f(state, params) -> result<tuple<new-state, ...>, string>` export.
-pub(crate) trait StateResult: Lift + ComponentNamedList + Send + Sync + 'static {
+/// The result shapes of `f(state, params) -> result<tuple<new-state, ...>, string>` exports
+/// that [`ActorCall::call`] can call: `tuple<option<list<u8>>>` (the new state) and
+/// `tuple<option<list<u8>>, tuple<T>>` (the new state and an answer `T`).
+pub trait ExportResult: Lift + ComponentNamedList + Send + Sync + 'static {
+    /// What the call returns besides the new state.
     type Extra;
+    /// Splits the result into the new state and the rest.
     fn split(self) -> (Option<Vec<u8>>, Self::Extra);
 }
 
-impl StateResult for (Option<Vec<u8>>,) {
+impl ExportResult for (Option<Vec<u8>>,) {
     type Extra = ();
     fn split(self) -> (Option<Vec<u8>>, ()) {
         (self.0, ())
     }
 }
 
-impl StateResult for (Option<Vec<u8>>, (Option<Vec<u8>>,)) {
-    type Extra = Option<Vec<u8>>;
-    fn split(self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+impl<T> ExportResult for (Option<Vec<u8>>, (T,))
+where
+    T: ComponentType + Lift + Send + Sync + 'static,
+{
+    type Extra = T;
+    fn split(self) -> (Option<Vec<u8>>, T) {
         (self.0, self.1.0)
     }
 }
+
+/// `theater:simple/actor.init`, which every actor exports.
+pub(crate) const INIT: ExportFn = ExportFn::new("theater:simple/actor", "init");
 
 /// A live actor instance: its store, its instance and its current state.
 pub(crate) struct Running {
@@ -291,14 +267,15 @@ pub(crate) struct Running {
     pub instance: Instance,
     pub component: Arc<LoadedComponent>,
     pub state: Option<Vec<u8>>,
-    /// Typed export functions already type-checked, by export name.
-    typed: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// Typed export functions already type-checked, by position in the component's export
+    /// table (type-checking an export on every call is measurable on the request path).
+    typed: Vec<Option<Box<dyn Any + Send + Sync>>>,
 }
 
 impl Running {
-    /// Instantiates the component in a fresh store.
-    /// Instantiates the component in a fresh store of the component's engine. The flag in the
-    /// error is true when the instance pool was full (the caller may fall back).
+    /// Instantiates the component in a fresh store of the component's engine, with the state of
+    /// every handler the actor has. The flag in the error is true when the instance pool was
+    /// full (the caller may fall back).
     pub async fn instantiate(
         ctx: ActorCtx,
         component: Arc<LoadedComponent>,
@@ -308,21 +285,26 @@ impl Running {
         if ctx.system.config.inherit_stdio {
             wasi.inherit_stdout().inherit_stderr();
         }
+        let handlers = ctx.system.handlers.states(&ctx.grants, &ctx);
         let mut store = Store::new(
             &engine,
             ActorStore {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 ctx,
+                handlers,
             },
         );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| match cx.data().ctx.deadline.get() {
-            Some(d) if Instant::now() >= d => Ok(UpdateDeadline::Interrupt),
-            _ => Ok(UpdateDeadline::Yield(1)),
+        store.epoch_deadline_callback(|cx| {
+            let ctx = &cx.data().ctx;
+            match ctx.deadline.get() {
+                Some(d) if ctx.system.clock.now() >= d => Ok(UpdateDeadline::Interrupt),
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
         });
         let instance = component
             .pre
@@ -330,19 +312,18 @@ impl Running {
             .await
             .map_err(|e| {
                 let pool_full = e.is::<wasmtime::PoolConcurrencyLimitError>();
-                let failure = Failure {
-                    kind: WitErrorType::Internal,
-                    message: format!("instantiation failed: {e}"),
-                    at: Instant::now(),
-                };
-                (failure, pool_full)
+                (
+                    Failure::internal(format!("instantiation failed: {e}")),
+                    pool_full,
+                )
             })?;
+        let typed = (0..component.exports.len()).map(|_| None).collect();
         Ok(Self {
             store,
             instance,
             component,
             state: None,
-            typed: HashMap::new(),
+            typed,
         })
     }
 
@@ -353,35 +334,34 @@ impl Running {
     /// Calls `init(state, (id,))`; on success the returned state becomes the actor's state.
     pub async fn init(&mut self, state: Option<Vec<u8>>) -> Result<(), Failure> {
         let id = self.ctx().id.clone();
-        let idx = self.component.exports.init;
-        self.call::<(String,), (Option<Vec<u8>>,)>(
-            "init",
-            idx,
-            state,
-            (id,),
-            EventData::new(),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.state = state;
+        self.call::<(String,), (Option<Vec<u8>>,)>(INIT, (id,), EventData::new(), None)
+            .await
     }
 
     /// Calls one `f(state, params)` export with the actor's state, records the call and its
     /// outcome, and keeps the returned state.
     pub async fn call<P, R>(
         &mut self,
-        function: &'static str,
-        idx: ComponentExportIndex,
-        state: Option<Vec<u8>>,
+        export: ExportFn,
         params: P,
         params_summary: EventData,
         path: Option<CallPath>,
     ) -> Result<R::Extra, Failure>
     where
         P: ComponentNamedList + Lower + Send + Sync + 'static,
-        R: StateResult,
+        R: ExportResult,
         (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
     {
+        let function = export.function;
+        let Some((slot, idx)) = self.component.exports.find(&export) else {
+            return Err(Failure::internal(format!(
+                "{function} is not exported: the component has no `{}.{function}`",
+                export.interface
+            )));
+        };
+        // The state moves into the call; the registry keeps the last good copy if it fails.
+        let state = self.state.take();
         let timeout = self.ctx().grants.limits.call_timeout;
         {
             let ctx = &mut self.store.data_mut().ctx;
@@ -396,9 +376,9 @@ impl Running {
             let mut p = path.map(|p| (*p).clone()).unwrap_or_default();
             p.push(ctx.id.clone());
             ctx.call_path = Arc::new(p);
-            ctx.deadline.set(Some(Instant::now() + timeout));
+            ctx.deadline.set(Some(ctx.system.clock.now() + timeout));
         }
-        let outcome = self.invoke::<P, R>(function, idx, state, params).await;
+        let outcome = self.invoke::<P, R>(slot, idx, state, params).await;
         let ctx = &mut self.store.data_mut().ctx;
         ctx.deadline.set(None);
         match outcome {
@@ -425,32 +405,26 @@ impl Running {
                         .str("error", &message),
                     format!("{function} returned err"),
                 );
-                Err(Failure {
-                    kind: WitErrorType::Internal,
-                    message: format!("{function} returned err: {message}"),
-                    at: Instant::now(),
-                })
+                Err(Failure::internal(format!(
+                    "{function} returned err: {message}"
+                )))
             }
             Err(e) => {
                 let timed_out = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
                 let failure = if timed_out {
                     Failure {
-                        kind: WitErrorType::OperationTimeout,
+                        kind: FailureKind::OperationTimeout,
                         message: format!("{function} ran past its deadline of {timeout:?}"),
                         at: Instant::now(),
                     }
                 } else {
-                    Failure {
-                        kind: WitErrorType::Internal,
-                        message: trap_summary(function, &e),
-                        at: Instant::now(),
-                    }
+                    Failure::internal(trap_summary(function, &e))
                 };
                 ctx.record(
                     "call.trap",
                     EventData::new()
                         .str("function", function)
-                        .str("error_type", error_type_name(failure.kind))
+                        .str("error_type", failure.kind.name())
                         .str("error", &failure.message)
                         .str("detail", &format!("{e:?}")),
                     format!("{function} failed"),
@@ -462,155 +436,30 @@ impl Running {
 
     async fn invoke<P, R>(
         &mut self,
-        function: &'static str,
-        idx: ComponentExportIndex,
+        slot: usize,
+        idx: wasmtime::component::ComponentExportIndex,
         state: Option<Vec<u8>>,
         params: P,
     ) -> wasmtime::Result<Result<R, String>>
     where
         P: ComponentNamedList + Lower + Send + Sync + 'static,
-        R: StateResult,
+        R: ExportResult,
         (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
     {
         type F<P, R> = TypedFunc<(Option<Vec<u8>>, P), (Result<R, String>,)>;
-        // Type-checking an export on every call is measurable on the request path: keep each
-        // typed function once it has been checked.
-        let func = match self
-            .typed
-            .get(function)
+        let func = match self.typed[slot]
+            .as_ref()
             .and_then(|f| f.downcast_ref::<F<P, R>>())
         {
             Some(f) => *f,
             None => {
                 let f: F<P, R> = self.instance.get_typed_func(&mut self.store, idx)?;
-                self.typed.insert(function, Box::new(f));
+                self.typed[slot] = Some(Box::new(f));
                 f
             }
         };
         let (result,) = func.call_async(&mut self.store, (state, params)).await?;
         Ok(result)
-    }
-
-    /// Handles one mailbox message. Returns how the actor goes on.
-    pub async fn handle(&mut self, envelope: Envelope) -> Result<(), Failure> {
-        let exports = self.component.exports.clone();
-        // The state moves into the call; the registry keeps the last good copy if it fails.
-        let state = self.state.take();
-        match envelope {
-            Envelope::Send { msg } => {
-                let idx = exports.handle_send.expect("checked before delivery");
-                let summary = EventData::new().summary("message", Some(&msg));
-                self.call::<(Vec<u8>,), (Option<Vec<u8>>,)>(
-                    "handle-send",
-                    idx,
-                    state,
-                    (msg,),
-                    summary,
-                    None,
-                )
-                .await
-            }
-            Envelope::Request { msg, path, reply } => {
-                let idx = exports.handle_request.expect("checked before delivery");
-                let request_id = next_request_id();
-                let summary = EventData::new()
-                    .str("request_id", &request_id)
-                    .summary("message", Some(&msg));
-                let out = self
-                    .call::<(String, Vec<u8>), (Option<Vec<u8>>, (Option<Vec<u8>>,))>(
-                        "handle-request",
-                        idx,
-                        state,
-                        (request_id, msg),
-                        summary,
-                        Some(path),
-                    )
-                    .await;
-                let name = &self.ctx().name;
-                let answer = match &out {
-                    Ok(Some(bytes)) => Ok(bytes.clone()),
-                    Ok(None) => Err(format!("actor {name} returned no response to the request")),
-                    Err(f) => Err(format!(
-                        "actor {name} failed while handling the request: {}",
-                        f.message
-                    )),
-                };
-                // The requester may have given up; nothing to do then.
-                let _ = reply.send(answer);
-                out.map(|_| ())
-            }
-            Envelope::Notify(n) => self.deliver(n, state).await,
-            Envelope::Timer { tag } => self.fire_timer(tag, state).await,
-        }
-    }
-
-    /// Delivers a callback about a child; a parent without `supervisor-handlers` only records it.
-    async fn deliver(&mut self, n: Notification, state: Option<Vec<u8>>) -> Result<(), Failure> {
-        let exports = &self.component.exports;
-        let (function, idx) = match &n {
-            Notification::Error { .. } => ("handle-child-error", exports.child_error),
-            Notification::Exit { .. } => ("handle-child-exit", exports.child_exit),
-            Notification::ExternalStop { .. } => {
-                ("handle-child-external-stop", exports.child_external_stop)
-            }
-            Notification::Recovered { .. } => ("handle-child-recovered", exports.child_recovered),
-        };
-        let Some(idx) = idx else {
-            self.ctx().record(
-                "callback.not-exported",
-                EventData::new()
-                    .str("function", function)
-                    .str("child", n.child()),
-                format!("{function} not exported; child event recorded only"),
-            );
-            return Ok(());
-        };
-        let child = n.child().to_string();
-        match n {
-            Notification::Error { id, error, at } => {
-                if let Some(t) = &self.ctx().system.config.timings {
-                    t.record(Op::CrashToCallback, at.elapsed());
-                }
-                let summary = EventData::new()
-                    .str("child", &child)
-                    .str("error_type", error_type_name(error.error_type));
-                self.call::<(String, WitActorError), (Option<Vec<u8>>,)>(
-                    function,
-                    idx,
-                    state,
-                    (id, error),
-                    summary,
-                    None,
-                )
-                .await
-            }
-            Notification::Exit { id, data } => {
-                let summary = EventData::new()
-                    .str("child", &child)
-                    .summary("data", data.as_deref());
-                self.call::<(String, Option<Vec<u8>>), (Option<Vec<u8>>,)>(
-                    function,
-                    idx,
-                    state,
-                    (id, data),
-                    summary,
-                    None,
-                )
-                .await
-            }
-            Notification::ExternalStop { id } | Notification::Recovered { id } => {
-                let summary = EventData::new().str("child", &child);
-                self.call::<(String,), (Option<Vec<u8>>,)>(
-                    function,
-                    idx,
-                    state,
-                    (id,),
-                    summary,
-                    None,
-                )
-                .await
-            }
-        }
     }
 
     /// The task loop: one message at a time until shutdown, failure or a stop request.
@@ -624,7 +473,7 @@ impl Running {
                     None => return Exit::StopRequested,
                 },
             };
-            if let Err(f) = self.handle(envelope).await {
+            if let Err(f) = envelope.deliver(ActorCall { running: &mut self }).await {
                 return Exit::Failed(f);
             }
             if let Some(data) = self.store.data_mut().ctx.shutdown.take() {
@@ -638,6 +487,46 @@ impl Running {
         self.ctx()
             .system
             .set_state(&self.ctx().id, self.state.clone());
+    }
+}
+
+/// An actor's instance, lent to a [`Delivery`] while it runs in the actor's task.
+pub struct ActorCall<'a> {
+    running: &'a mut Running,
+}
+
+impl ActorCall<'_> {
+    /// The actor.
+    pub fn ctx(&self) -> &ActorCtx {
+        self.running.ctx()
+    }
+
+    /// True when the actor's component exports `export`.
+    pub fn has_export(&self, export: &ExportFn) -> bool {
+        self.running.component.exports.has(export)
+    }
+
+    /// Calls `export`, shaped `f(state, params) -> result<R, string>`, with the actor's state
+    /// and `params`, under the actor's call deadline; records `call.start` (with
+    /// `params_summary`) and the outcome in its chain and keeps the new state. `path` is the
+    /// chain of actors waiting on this call, for deadlock detection of requests it makes. An
+    /// `err`, a trap or a timeout is returned as the [`Failure`] that fails the actor; so is
+    /// an export the component does not have (check [`ActorCall::has_export`] first).
+    pub async fn call<P, R>(
+        &mut self,
+        export: ExportFn,
+        params: P,
+        params_summary: EventData,
+        path: Option<CallPath>,
+    ) -> Result<R::Extra, Failure>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ExportResult,
+        (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
+    {
+        self.running
+            .call::<P, R>(export, params, params_summary, path)
+            .await
     }
 }
 
@@ -657,48 +546,29 @@ fn trap_summary(function: &str, e: &wasmtime::Error) -> String {
 }
 
 /// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
-/// reference can be held across an await): nanoseconds after a process-wide origin, 0 = none.
+/// reference can be held across an await): a time of the system's [`crate::clock::HostClock`]
+/// in nanoseconds, 0 = none.
 #[derive(Debug, Default)]
 pub(crate) struct Deadline(AtomicU64);
 
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
 impl Deadline {
-    pub fn get(&self) -> Option<Instant> {
+    pub fn get(&self) -> Option<Duration> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
-            n => Some(origin() + Duration::from_nanos(n)),
+            n => Some(Duration::from_nanos(n)),
         }
     }
 
-    pub fn set(&self, at: Option<Instant>) {
-        let n = at.map_or(0, |t| t.duration_since(origin()).as_nanos().max(1) as u64);
+    pub fn set(&self, at: Option<Duration>) {
+        let n = at.map_or(0, |t| t.as_nanos().max(1) as u64);
         self.0.store(n, Ordering::Relaxed);
     }
 }
 
 /// A process-unique request id (`req-N`): cheaper than a random UUID on the request path.
-fn next_request_id() -> String {
+pub(crate) fn next_request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Kebab-case name of a WIT error type, as in the WIT.
-pub(crate) fn error_type_name(t: WitErrorType) -> &'static str {
-    match t {
-        WitErrorType::OperationTimeout => "operation-timeout",
-        WitErrorType::ChannelClosed => "channel-closed",
-        WitErrorType::ShuttingDown => "shutting-down",
-        WitErrorType::FunctionNotFound => "function-not-found",
-        WitErrorType::TypeMismatch => "type-mismatch",
-        WitErrorType::Internal => "internal",
-        WitErrorType::SerializationError => "serialization-error",
-        WitErrorType::UpdateComponentError => "update-component-error",
-        WitErrorType::Paused => "paused",
-    }
 }
 
 /// How long a stopped actor's in-flight call may take before it is killed.

@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use theater::simple::types::{ChainEvent as WitChainEvent, WitActorError, WitErrorType};
+pub use theater::simple::types::{WitActorError, WitErrorType};

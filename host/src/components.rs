@@ -1,7 +1,8 @@
 //! Loading components: compile once per content hash, pre-instantiate against the shared linker,
-//! and find the `theater:simple` exports an actor offers.
+//! find the exports an actor offers and the handlers its imports need.
 
 use crate::actor::ActorStore;
+use crate::handler::{ExportFn, HandlerRegistry};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,19 +11,31 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
-/// The export indices of the `theater:simple` functions an actor offers.
-#[derive(Clone, Debug)]
-pub(crate) struct Exports {
-    pub init: ComponentExportIndex,
-    pub child_error: Option<ComponentExportIndex>,
-    pub child_exit: Option<ComponentExportIndex>,
-    pub child_external_stop: Option<ComponentExportIndex>,
-    pub handle_send: Option<ComponentExportIndex>,
-    pub handle_request: Option<ComponentExportIndex>,
-    /// `theater:extension/timer-handler.handle-timer`.
-    pub handle_timer: Option<ComponentExportIndex>,
-    /// `theater:extension/recovery-handler.handle-child-recovered`.
-    pub child_recovered: Option<ComponentExportIndex>,
+/// The export functions a component offers, among those the host and its handlers call.
+#[derive(Debug, Default)]
+pub struct ExportTable {
+    found: Vec<(ExportFn, ComponentExportIndex)>,
+}
+
+impl ExportTable {
+    /// True when the component exports `f`.
+    pub fn has(&self, f: &ExportFn) -> bool {
+        self.find(f).is_some()
+    }
+
+    /// The position of `f` in the table (for per-instance caches) and its export index.
+    pub(crate) fn find(&self, f: &ExportFn) -> Option<(usize, ComponentExportIndex)> {
+        // A handful of entries: a scan beats hashing two strings.
+        self.found
+            .iter()
+            .position(|(e, _)| e.function == f.function && e.interface == f.interface)
+            .map(|i| (i, self.found[i].1))
+    }
+
+    /// Number of exports found.
+    pub(crate) fn len(&self) -> usize {
+        self.found.len()
+    }
 }
 
 /// A compiled, linked component ready to instantiate.
@@ -31,11 +44,10 @@ pub(crate) struct LoadedComponent {
     /// start event).
     pub hash_hex: String,
     pub pre: InstancePre<ActorStore>,
-    pub exports: Exports,
-    /// True when the component imports `theater:simple/supervisor`.
-    pub imports_supervisor: bool,
-    /// True when the component imports `theater:simple/message-server-host`.
-    pub imports_message_server: bool,
+    pub exports: Arc<ExportTable>,
+    /// Interfaces the component imports that a handler provides: (handler index, interface).
+    /// An actor whose manifest lacks one of those handlers is refused at start.
+    pub needs: Vec<(usize, String)>,
 }
 
 /// Components by content hash; a second spawn of the same bytes never compiles again. A file
@@ -241,6 +253,7 @@ impl ComponentCache {
         &self,
         engine: &Engine,
         linker: &Linker<ActorStore>,
+        handlers: &HandlerRegistry,
         path: &Path,
     ) -> Result<Arc<LoadedComponent>, String> {
         let stamp = FileStamp::of(path);
@@ -250,7 +263,7 @@ impl ComponentCache {
         {
             return Ok(hit.clone());
         }
-        let loaded = self.load_bytes(engine, linker, path).await?;
+        let loaded = self.load_bytes(engine, linker, handlers, path).await?;
         if let Some(stamp) = stamp {
             self.by_path
                 .lock()
@@ -264,6 +277,7 @@ impl ComponentCache {
         &self,
         engine: &Engine,
         linker: &Linker<ActorStore>,
+        handlers: &HandlerRegistry,
         path: &Path,
     ) -> Result<Arc<LoadedComponent>, String> {
         let owned = path.to_path_buf();
@@ -295,7 +309,9 @@ impl ComponentCache {
             .await
             .map_err(|e| format!("compiling {shown} panicked: {e}"))?
             .map_err(|e| format!("{shown} is not a valid component: {e:?}"))?;
-        let loaded = Arc::new(Self::link(engine, linker, &component, hash, &shown)?);
+        let loaded = Arc::new(Self::link(
+            engine, linker, handlers, &component, hash, &shown,
+        )?);
         tracing::debug!(component = %shown, hash = %hex::encode(&hash[..8]), "compiled component");
         self.by_hash
             .lock()
@@ -307,22 +323,26 @@ impl ComponentCache {
     fn link(
         engine: &Engine,
         linker: &Linker<ActorStore>,
+        handlers: &HandlerRegistry,
         component: &Component,
         hash: [u8; 32],
         shown: &str,
     ) -> Result<LoadedComponent, String> {
         let ty = component.component_type();
-        let mut imports_supervisor = false;
-        let mut imports_message_server = false;
+        let mut needs = Vec::new();
         for (name, _) in ty.imports(engine) {
             let iface = name.split('@').next().unwrap_or(name);
-            imports_supervisor |= iface == "theater:simple/supervisor";
-            imports_message_server |= iface == "theater:simple/message-server-host";
+            if let Some(h) = handlers.provider(iface) {
+                needs.push((h, iface.to_string()));
+            }
         }
         // Imports first: a component needing something this host lacks is told so by name.
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| format!("cannot start {shown}: {e} (this host provides theater:simple/runtime, supervisor, message-server-host, theater:extension/timer, child-control and WASI 0.2)"))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| {
+            format!(
+                "cannot start {shown}: {e} (this host provides {} and WASI 0.2)",
+                handlers.provided()
+            )
+        })?;
         let export_names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         let find_iface = |iface: &str| {
             export_names
@@ -330,46 +350,49 @@ impl ComponentCache {
                 .find(|n| n.as_str() == iface || n.starts_with(&format!("{iface}@")))
                 .and_then(|n| component.get_export_index(None, n.as_str()))
         };
-        let func = |inst: &Option<ComponentExportIndex>, name: &str| {
-            inst.as_ref()
-                .and_then(|i| component.get_export_index(Some(i), name))
-        };
         if let Some(iface) = export_names.iter().find(|n| {
             n.as_str() == "theater:simple/actor" || n.starts_with("theater:simple/actor@")
         }) {
             check_init_type(engine, component, iface, shown)?;
         }
-        let actor = find_iface("theater:simple/actor");
-        let init = func(&actor, "init").ok_or_else(|| {
-            format!(
+        let mut wanted = vec![crate::actor::INIT];
+        wanted.extend(crate::messaging::EXPORTS);
+        for f in handlers.exports() {
+            if !wanted.contains(&f) {
+                wanted.push(f);
+            }
+        }
+        let mut found = Vec::new();
+        let mut instances: Vec<(&str, Option<ComponentExportIndex>)> = Vec::new();
+        for f in wanted {
+            let inst = match instances.iter().find(|(i, _)| *i == f.interface) {
+                Some((_, idx)) => *idx,
+                None => {
+                    let idx = find_iface(f.interface);
+                    instances.push((f.interface, idx));
+                    idx
+                }
+            };
+            if let Some(idx) = inst.and_then(|i| component.get_export_index(Some(&i), f.function)) {
+                found.push((f, idx));
+            }
+        }
+        let exports = ExportTable { found };
+        if !exports.has(&crate::actor::INIT) {
+            return Err(format!(
                 "{shown} does not export `theater:simple/actor` with `init`, so it is not a Theater actor (its exports: {})",
-                if export_names.is_empty() { "none".to_string() } else { export_names.join(", ") }
-            )
-        })?;
-        let handlers = find_iface("theater:simple/supervisor-handlers");
-        let client = find_iface("theater:simple/message-server-client");
-        let exports = Exports {
-            init,
-            child_error: func(&handlers, "handle-child-error"),
-            child_exit: func(&handlers, "handle-child-exit"),
-            child_external_stop: func(&handlers, "handle-child-external-stop"),
-            handle_send: func(&client, "handle-send"),
-            handle_request: func(&client, "handle-request"),
-            handle_timer: func(
-                &find_iface("theater:extension/timer-handler"),
-                "handle-timer",
-            ),
-            child_recovered: func(
-                &find_iface("theater:extension/recovery-handler"),
-                "handle-child-recovered",
-            ),
-        };
+                if export_names.is_empty() {
+                    "none".to_string()
+                } else {
+                    export_names.join(", ")
+                }
+            ));
+        }
         Ok(LoadedComponent {
             hash_hex: hex::encode(hash),
             pre,
-            exports,
-            imports_supervisor,
-            imports_message_server,
+            exports: Arc::new(exports),
+            needs,
         })
     }
 }

@@ -5,6 +5,10 @@
 //! and event chain, and is called back when a child fails, exits or is stopped from outside.
 //! Every operation is recorded in a per-actor SHA-256 hash chain.
 //!
+//! The host is made of [handlers](handler::Handler), one per manifest `[[handler]] type`:
+//! [`ActorSystem::new`] registers the built-in ones ([`handlers`]); [`ActorSystem::builder`]
+//! takes an embedder's own next to them (see `docs/handlers.md` and `examples/kv`).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
@@ -25,10 +29,15 @@
 mod actor;
 mod bindings;
 mod children;
+mod clock;
+#[cfg(feature = "cli")]
 pub mod commands;
 mod components;
-mod host;
+pub mod handler;
+pub mod handlers;
 pub mod io;
+pub mod lifecycle;
+pub mod messaging;
 pub mod metrics;
 pub mod permissions;
 pub mod store;
@@ -36,9 +45,12 @@ mod system;
 
 pub use theater_core::{chain, events_file, manifest};
 
-pub use actor::{ActorId, ActorStore};
+pub use actor::{
+    ActorCall, ActorCtx, ActorId, ActorStore, CallPath, Delivery, DeliveryFuture, ExportResult,
+};
 pub use chain::{ChainError, ChainEvent};
+pub use components::ExportTable;
 pub use system::{
-    ActorInfo, ActorStatus, ActorSystem, Allocator, LogLine, LogSink, ResumeReport, RootOutcome,
-    SystemConfig, SystemError, engine_config,
+    ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, Allocator, LogLine, LogSink,
+    ResumeReport, RootOutcome, SystemConfig, SystemError, engine_config,
 };

@@ -1,7 +1,8 @@
-//! What an actor may do: the handlers it was granted, how many children it may have and which
-//! manifests it may start. A child never gets more than its parent (CONTRACT §6).
+//! What an actor may do: the handlers it was granted (each handler's grant), its resource
+//! limits, and the manifests a supervisor may start. A child never gets more than its parent
+//! (CONTRACT §6).
 
-use crate::manifest::{DEFAULT_MAX_CHILDREN, Manifest};
+use crate::manifest::Manifest;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ pub struct AllowedSet {
     base: PathBuf,
     patterns: Vec<String>,
     globs: GlobSet,
+    /// Absolute globs set by the host (not relative to a manifest).
+    absolute: bool,
 }
 
 /// Allowed sets by (directory, globs): building a glob set compiles regexes, far too slow to
@@ -59,6 +62,29 @@ impl AllowedSet {
             base,
             patterns,
             globs,
+            absolute: false,
+        })
+    }
+
+    /// A host-wide set: absolute globs (`/srv/app/**`) every started manifest must match.
+    pub fn absolute(patterns: &[String]) -> Result<Self, String> {
+        let mut b = GlobSetBuilder::new();
+        for p in patterns {
+            let rel = p.strip_prefix('/').ok_or_else(|| {
+                format!("host allowed_manifests entry `{p}` must be an absolute path glob")
+            })?;
+            if rel.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "host allowed_manifests entry `{p}` must not contain `..`"
+                ));
+            }
+            b.add(Glob::new(rel).map_err(|e| format!("host allowed_manifests entry `{p}`: {e}"))?);
+        }
+        Ok(Self {
+            base: PathBuf::from("/"),
+            patterns: patterns.to_vec(),
+            globs: b.build().map_err(|e| e.to_string())?,
+            absolute: true,
         })
     }
 
@@ -70,7 +96,11 @@ impl AllowedSet {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The globs and their base, for messages.
+    pub fn describe(&self) -> String {
+        if self.absolute {
+            return format!("the host's {}", self.patterns.join(", "));
+        }
         format!(
             "{} relative to {}",
             self.patterns.join(", "),
@@ -79,17 +109,35 @@ impl AllowedSet {
     }
 }
 
-/// The effective permissions of one actor.
-#[derive(Debug, Clone)]
+/// The effective permissions of one actor: its limits and the grant of each handler it has.
+#[derive(Clone)]
 pub struct Grants {
-    /// `Some` when the actor may use `theater:simple/supervisor`.
-    pub supervisor: Option<SupervisorGrant>,
-    /// True when the actor may use `theater:simple/message-server-host`.
-    pub message_server: bool,
     /// Resource limits (never above the parent's).
     pub limits: Limits,
     /// Depth in the supervision tree: 0 for a root.
     pub depth: u32,
+    /// Per handler of the registry (in registration order): its grant, if the actor has it.
+    pub(crate) handlers: Vec<Option<crate::handler::Erased>>,
+}
+
+impl Grants {
+    /// The grant of handler `i` of the registry, if the actor has that handler.
+    pub(crate) fn handler(&self, i: usize) -> Option<&crate::handler::Erased> {
+        self.handlers.get(i).and_then(Option::as_ref)
+    }
+}
+
+impl std::fmt::Debug for Grants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grants")
+            .field("limits", &self.limits)
+            .field("depth", &self.depth)
+            .field(
+                "handlers",
+                &self.handlers.iter().filter(|h| h.is_some()).count(),
+            )
+            .finish()
+    }
 }
 
 /// Effective resource limits of one actor: its manifest's `[limits]`, where unset the parent's
@@ -136,96 +184,6 @@ impl Limits {
     }
 }
 
-/// Supervisor permissions.
-#[derive(Debug, Clone)]
-pub struct SupervisorGrant {
-    /// Limit of live children.
-    pub max_children: u32,
-    /// The actor's own allowed set and those of every ancestor: a manifest must be allowed by
-    /// all of them.
-    pub allowed: Vec<Arc<AllowedSet>>,
-}
-
-impl Grants {
-    /// Grants of a root actor: exactly what its manifest asks for, within the host's limits.
-    pub fn for_root(m: &Manifest, host: &Limits) -> Result<Self, String> {
-        Self::derive(m, None, Limits::derive(m, host, true)?)
-    }
-
-    /// Grants of a child started by an actor holding `parent`; refuses anything the parent lacks.
-    pub fn for_child(m: &Manifest, parent: &Grants) -> Result<Self, String> {
-        Self::derive(m, Some(parent), Limits::derive(m, &parent.limits, false)?)
-    }
-
-    fn derive(m: &Manifest, parent: Option<&Grants>, limits: Limits) -> Result<Self, String> {
-        let denied = |what: String| format!("permission denied: {what}");
-        let supervisor = match m.supervisor() {
-            None => None,
-            Some((max, globs)) => {
-                let parent_sup = match parent {
-                    Some(p) => Some(p.supervisor.as_ref().ok_or_else(|| {
-                        denied(format!(
-                            "{} asks for the `supervisor` handler, which its parent does not have",
-                            m.origin()
-                        ))
-                    })?),
-                    None => None,
-                };
-                let parent_max = parent_sup.map(|p| p.max_children);
-                let max_children = match (max, parent_max) {
-                    (Some(want), Some(limit)) if want > limit => {
-                        return Err(denied(format!(
-                            "{} asks for max_children = {want}, but its parent may only have {limit}",
-                            m.origin()
-                        )));
-                    }
-                    (Some(want), _) => want,
-                    (None, Some(limit)) => limit.min(DEFAULT_MAX_CHILDREN),
-                    (None, None) => DEFAULT_MAX_CHILDREN,
-                };
-                let mut allowed = parent_sup.map(|p| p.allowed.clone()).unwrap_or_default();
-                allowed.push(
-                    AllowedSet::cached(&m.dir, globs)
-                        .map_err(|e| format!("invalid manifest {}: {e}", m.origin()))?,
-                );
-                Some(SupervisorGrant {
-                    max_children,
-                    allowed,
-                })
-            }
-        };
-        let message_server = m.has_message_server();
-        if message_server && parent.is_some_and(|p| !p.message_server) {
-            return Err(denied(format!(
-                "{} asks for the `message-server` handler, which its parent does not have",
-                m.origin()
-            )));
-        }
-        Ok(Self {
-            supervisor,
-            message_server,
-            limits,
-            depth: parent.map_or(0, |p| p.depth + 1),
-        })
-    }
-}
-
-impl SupervisorGrant {
-    /// Checks that the canonical manifest path may be started by this actor.
-    pub fn check_manifest(&self, canonical: &Path, shown: &str) -> Result<(), String> {
-        for set in &self.allowed {
-            if !set.allows(canonical) {
-                return Err(format!(
-                    "permission denied: manifest {shown} (resolved to {}) is outside the manifests this actor may start (allowed_manifests: {})",
-                    canonical.display(),
-                    set.describe()
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +196,15 @@ mod tests {
         assert!(!set.allows(Path::new("/srv/app/other.toml")));
         assert!(!set.allows(Path::new("/srv/elsewhere/children/a.toml")));
         assert!(AllowedSet::new(Path::new("/srv"), Some(&["../x/**".into()])).is_err());
+    }
+
+    #[test]
+    fn host_sets_take_absolute_globs() {
+        let set = AllowedSet::absolute(&["/srv/app/**".into()]).unwrap();
+        assert!(set.allows(Path::new("/srv/app/a/b.toml")));
+        assert!(!set.allows(Path::new("/srv/other.toml")));
+        assert!(AllowedSet::absolute(&["srv/**".into()]).is_err());
+        assert!(AllowedSet::absolute(&["/srv/../etc/**".into()]).is_err());
+        assert_eq!(set.describe(), "the host's /srv/app/**");
     }
 }

@@ -3,13 +3,17 @@
 //! embedding API are built on.
 
 use crate::actor::{
-    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Envelope, Exit, Failure, Mailbox,
-    MailboxError, Notification, Running, error_type_name, record,
+    ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Exit, Mailbox, Running, record,
 };
 use crate::chain::{Chain, ChainEvent, ChainSink, EventData};
 use crate::children::ChildList;
-use crate::components::{ComponentCache, FileStamp};
+use crate::components::{ComponentCache, ExportTable, FileStamp};
+use crate::handler::{
+    ActorEntry, ActorMailbox, ActorManifest, ActorRef, Handler, HandlerRegistry, MailboxError,
+};
+use crate::lifecycle::{End, Failure, Lifecycle, StartMode, StopReason};
 use crate::manifest::Manifest;
+use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND, RequestCall, SendCall};
 use crate::metrics::OpTimings;
 use crate::permissions::{Grants, Limits};
 use crate::store::{Storage, StoreSink, StoreWrite, StoredActor, StoredManifest};
@@ -176,11 +180,11 @@ pub(crate) struct EngineSet {
 }
 
 impl EngineSet {
-    fn new(config: &Config) -> wasmtime::Result<Self> {
+    fn new(config: &Config, handlers: &HandlerRegistry) -> wasmtime::Result<Self> {
         let engine = Engine::new(config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::host::add_to_linker(&mut linker)?;
+        handlers.add_to_linker(&mut linker)?;
         Ok(Self {
             engine,
             linker,
@@ -188,8 +192,14 @@ impl EngineSet {
         })
     }
 
-    async fn load(&self, path: &Path) -> Result<Arc<crate::components::LoadedComponent>, String> {
-        self.components.load(&self.engine, &self.linker, path).await
+    async fn load(
+        &self,
+        handlers: &HandlerRegistry,
+        path: &Path,
+    ) -> Result<Arc<crate::components::LoadedComponent>, String> {
+        self.components
+            .load(&self.engine, &self.linker, handlers, path)
+            .await
     }
 }
 
@@ -223,6 +233,9 @@ pub enum RootOutcome {
     Failed(String),
     /// It was stopped from outside (host API, Ctrl-C).
     Stopped,
+    /// The event store failed for good (the message is its error), so the host stopped every
+    /// actor: nothing more could be recorded.
+    StoreFailed(String),
 }
 
 /// A summary of one actor, for listings.
@@ -258,63 +271,11 @@ pub struct ResumeReport {
 #[error("{0}")]
 pub struct SystemError(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartMode {
-    Root,
-    Spawn,
-    Resume,
-}
-
-impl StartMode {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Spawn => "spawn",
-            Self::Resume => "resume",
-        }
-    }
-
-    /// The mode [`StartMode::name`] names (a stored start mode).
-    fn from_name(name: &str) -> Self {
-        match name {
-            "root" => Self::Root,
-            "resume" => Self::Resume,
-            _ => Self::Spawn,
-        }
-    }
-}
-
 /// How an actor was first started; a restart starts it again the same way.
 #[derive(Clone)]
 pub(crate) struct StartArgs {
     pub mode: StartMode,
     pub bytes: Option<Vec<u8>>,
-}
-
-/// Why an actor is being stopped by someone other than itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    ByParent,
-    External,
-    ParentStopping,
-    Restart,
-}
-
-impl StopReason {
-    fn name(self) -> &'static str {
-        match self {
-            Self::ByParent => "stopped-by-parent",
-            Self::External => "stopped-externally",
-            Self::ParentStopping => "parent-stopping",
-            Self::Restart => "restart",
-        }
-    }
-}
-
-enum Terminal {
-    Stopped(&'static str),
-    Shutdown(Option<Vec<u8>>),
-    Failed(Failure),
 }
 
 pub(crate) struct ActorRecord {
@@ -323,14 +284,14 @@ pub(crate) struct ActorRecord {
     children: ChildList,
     status: ActorStatus,
     status_tx: watch::Sender<ActorStatus>,
-    manifest: Arc<Manifest>,
+    manifest: Arc<ActorManifest>,
     grants: Arc<Grants>,
     start: StartArgs,
     state: Option<Vec<u8>>,
     chain: Arc<Mutex<Chain>>,
     mailbox: Option<Mailbox>,
-    accepts_send: bool,
-    accepts_request: bool,
+    /// What its component exports (messages and handler calls are checked against it).
+    exports: Arc<ExportTable>,
     stop_tx: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<()>>,
     restarts: u32,
@@ -365,11 +326,24 @@ pub(crate) struct Registry {
     ended: std::collections::VecDeque<ActorId>,
     /// Evicted ids still in `order`.
     evicted: usize,
+    /// Without a store: ids (and parents) of ended actors whose records were dropped, so asking
+    /// for them says so instead of "unknown" (at most [`MAX_DROPPED_IDS`], oldest forgotten).
+    dropped: HashMap<ActorId, Option<ActorId>>,
+    dropped_order: std::collections::VecDeque<ActorId>,
+    /// Records dropped so far (with or without a store).
+    dropped_total: u64,
+    /// Tasks of actors that ended by themselves and may still be finishing (their teardown,
+    /// their store barrier, telling their parent): [`ActorSystem::shutdown`] waits for them.
+    finishing: Vec<JoinHandle<()>>,
 }
 
+/// Ids of dropped records remembered without a store (about 100 bytes each).
+const MAX_DROPPED_IDS: usize = 1_000_000;
+
 impl Registry {
-    /// Notes that `id` ended; drops the oldest ended records beyond `retain`.
-    fn ended(&mut self, id: &str, retain: usize) {
+    /// Notes that `id` ended; drops the oldest ended records beyond `retain` (remembering their
+    /// ids unless `stored`: then the store has them).
+    fn ended(&mut self, id: &str, retain: usize, stored: bool) {
         self.ended.push_back(id.to_string());
         while self.ended.len() > retain {
             let Some(old) = self.ended.pop_front() else {
@@ -381,8 +355,18 @@ impl Registry {
                 .get(&old)
                 .is_some_and(|r| r.status.is_terminal())
             {
-                self.actors.remove(&old);
+                let rec = self.actors.remove(&old);
                 self.evicted += 1;
+                self.dropped_total += 1;
+                if !stored && let Some(rec) = rec {
+                    self.dropped.insert(old.clone(), rec.parent);
+                    self.dropped_order.push_back(old);
+                    if self.dropped_order.len() > MAX_DROPPED_IDS
+                        && let Some(forget) = self.dropped_order.pop_front()
+                    {
+                        self.dropped.remove(&forget);
+                    }
+                }
             }
         }
         if self.evicted > 1024 && self.evicted * 2 > self.order.len() {
@@ -400,13 +384,19 @@ pub(crate) struct SystemInner {
     /// On-demand engine used when the primary's instance pool is full (built on first need).
     fallback: OnceLock<Result<EngineSet, String>>,
     pub config: SystemConfig,
+    /// The handlers of this host.
+    pub handlers: Arc<HandlerRegistry>,
     registry: Mutex<Registry>,
     /// Parsed manifest files by canonical path, reused while the file is unchanged.
-    manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<Manifest>)>>,
+    manifests: Mutex<HashMap<PathBuf, (FileStamp, Arc<ActorManifest>)>>,
     root: Mutex<Option<ActorId>>,
     /// Live (or starting) actors, checked against `SystemConfig::max_actors`.
     live: AtomicUsize,
     root_outcome: watch::Sender<Option<RootOutcome>>,
+    /// Call deadlines are measured on it (host pauses taken out).
+    pub(crate) clock: crate::clock::HostClock,
+    /// Set once the event store failed for good: no actor starts any more.
+    store_failed: OnceLock<String>,
 }
 
 /// A stored actor being started again by [`ActorSystem::resume`].
@@ -427,11 +417,55 @@ struct StartPlan {
     recover: Option<Recovered>,
     id: ActorId,
     parent: Option<ActorId>,
-    manifest: Arc<Manifest>,
+    manifest: Arc<ActorManifest>,
     grants: Arc<Grants>,
     start: StartArgs,
     path: CallPath,
     restart: bool,
+}
+
+/// The newest stored events of `a` (at most `window`, all when 0) and the position of the
+/// first. A damaged store may have a gap there (hosts before 2026-12 could leave one): then
+/// only the last stored event is taken, so the chain still continues from its true end and
+/// never overwrites a stored position.
+fn stored_tail(
+    storage: &dyn Storage,
+    a: &StoredActor,
+    window: u64,
+) -> Result<(u64, Vec<ChainEvent>), crate::store::StoreError> {
+    let from = if window == 0 {
+        0
+    } else {
+        a.next_index.saturating_sub(window)
+    };
+    match storage.events(&a.id, from) {
+        Ok(tail) => Ok((from, tail)),
+        Err(e) if a.next_index > 0 => {
+            tracing::warn!(id = %a.id, error = %e, "stored chain is damaged; continuing it from its last stored event");
+            let last = a.next_index - 1;
+            Ok((last, storage.events(&a.id, last)?))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Cleans up a start whose future is dropped before it finished (see
+/// [`SystemInner::abandon_start`]).
+struct StartGuard {
+    sys: Arc<SystemInner>,
+    id: ActorId,
+    parent: Option<ActorId>,
+    restart: bool,
+    armed: bool,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.sys
+                .abandon_start(&self.id, self.parent.as_deref(), self.restart);
+        }
+    }
 }
 
 /// Where a manifest came from, for the store.
@@ -448,6 +482,13 @@ fn stored_manifest(m: &Manifest) -> StoredManifest {
 fn unknown(id: &str) -> String {
     format!(
         "unknown actor id `{}`: no actor with this id exists",
+        short_id(id)
+    )
+}
+
+fn not_your_child(id: &str) -> String {
+    format!(
+        "permission denied: actor `{}` is not a child of this actor (a parent may only manage its own children)",
         short_id(id)
     )
 }
@@ -469,7 +510,11 @@ fn short_id(id: &str) -> std::borrow::Cow<'_, str> {
 
 impl SystemInner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().expect("registry lock")
+        // A panic while the lock was held must not take every later call down with it: the
+        // registry's invariants are restored by each operation, not by the lock.
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The on-demand engine used when the pool is full, built on first use.
@@ -482,7 +527,7 @@ impl SystemInner {
                     self.config.cache_dir.as_deref(),
                 )
                 .map_err(|e| e.to_string())?;
-                EngineSet::new(&config).map_err(|e| e.to_string())
+                EngineSet::new(&config, &self.handlers).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -520,7 +565,7 @@ impl SystemInner {
             actor: a.id.clone(),
             storage: storage.clone(),
         });
-        let chain = Mutex::new(Chain::restore(tail, a.events, Some(sink), 0));
+        let chain = Mutex::new(Chain::restore(tail, a.next_index, Some(sink), 0));
         record(
             &chain,
             "lifecycle.failed",
@@ -537,22 +582,119 @@ impl SystemInner {
         });
     }
 
-    /// Waits until everything recorded so far is in the store (no-op without a store).
-    pub(crate) async fn durable(&self) {
-        if let Some(storage) = &self.config.storage {
-            match storage.sync().await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "event store could not commit"),
-                Err(_) => tracing::error!("event store writer is gone"),
+    /// Waits until everything recorded so far is in the store (no-op without a store). While
+    /// a failing store retries, this waits; once the store has failed for good it is `Err` with
+    /// the store's error, for the operation to return.
+    pub(crate) async fn durable(&self) -> Result<(), String> {
+        let Some(storage) = &self.config.storage else {
+            return Ok(());
+        };
+        match storage.sync().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                // Before anyone acts on the error (a root failing because its spawn failed):
+                // the tree's outcome is the store's failure.
+                self.mark_store_failed(&e);
+                Err(format!(
+                    "event store failed, so this operation is not recorded durably: {e}"
+                ))
+            }
+            Err(_) => {
+                Err("event store is closed, so this operation is not recorded durably".to_string())
+            }
+        }
+    }
+
+    /// Refuses new starts once the store failed for good.
+    fn check_store(&self) -> Result<(), String> {
+        match self.store_failed.get() {
+            Some(e) => Err(format!(
+                "event store failed, so no actor can start (nothing it did could be recorded): {e}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes that the store failed for good: no more starts, and the first root's outcome
+    /// (unless it already ended) is the store's failure.
+    fn mark_store_failed(&self, why: &str) {
+        if self.store_failed.set(why.to_string()).is_err() {
+            return;
+        }
+        self.root_outcome.send_if_modified(|o| {
+            if o.is_none() {
+                *o = Some(RootOutcome::StoreFailed(why.to_string()));
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The store failed for good: nothing can be recorded any more, so every actor stops (roots
+    /// first as an external stop, their trees with them) and the first root's outcome says why.
+    async fn on_store_failed(self: &Arc<Self>, why: String) {
+        self.mark_store_failed(&why);
+        tracing::error!(error = %why, "event store failed: stopping every actor");
+        let roots: Vec<ActorId> = {
+            let reg = self.lock();
+            reg.order
+                .iter()
+                .filter(|id| {
+                    reg.actors
+                        .get(*id)
+                        .is_some_and(|r| r.parent.is_none() && !r.status.is_terminal())
+                })
+                .cloned()
+                .collect()
+        };
+        for id in roots {
+            let _ = self.stop_actor(&id, StopReason::External).await;
+        }
+    }
+
+    /// Every event of `chain` (the actor `id`'s), reading the ones no longer in memory from the
+    /// store after a durability barrier (so they are all there), off the async workers.
+    pub(crate) async fn full_chain_async(&self, id: &str, chain: &Mutex<Chain>) -> Vec<ChainEvent> {
+        let (dropped, tail) = {
+            let c = chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (c.dropped(), c.events().to_vec())
+        };
+        if dropped == 0 || self.config.storage.is_none() {
+            return tail;
+        }
+        if let Err(e) = self.durable().await {
+            tracing::error!(%id, error = %e, "older chain events cannot be read back");
+            return tail;
+        }
+        let actor = id.to_string();
+        match self.read_store(move |s| s.events(&actor, 0)).await {
+            Ok(mut stored) if stored.len() as u64 >= dropped => {
+                stored.truncate(dropped as usize);
+                stored.extend(tail);
+                stored
+            }
+            Ok(stored) => {
+                tracing::error!(%id, stored = stored.len(), dropped, "older chain events are missing from the store");
+                tail
+            }
+            Err(e) => {
+                tracing::error!(%id, error = %e, "cannot read a chain from the store");
+                tail
             }
         }
     }
 
     /// Every event of `chain` (the actor `id`'s), reading the ones no longer in memory from the
-    /// store.
+    /// store; for the synchronous embedding API ([`ActorSystem::chain`]): it may wait (at most
+    /// 5 s) for the writer to commit them. Host calls use [`Self::full_chain_async`].
     pub(crate) fn full_chain(&self, id: &str, chain: &Mutex<Chain>) -> Vec<ChainEvent> {
         let (dropped, tail) = {
-            let c = chain.lock().expect("chain lock");
+            let c = chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (c.dropped(), c.events().to_vec())
         };
         if dropped == 0 {
@@ -592,11 +734,14 @@ impl SystemInner {
         Ok(())
     }
 
-    /// Resolves a manifest argument of `spawn`/`resume` for `caller` and checks it is allowed.
-    fn resolve_manifest(&self, caller: &ActorCtx, m: &str) -> Result<Arc<Manifest>, String> {
-        let sup = caller.grants.supervisor.as_ref().ok_or_else(|| {
-            "permission denied: this actor has no `supervisor` handler in its manifest".to_string()
-        })?;
+    /// Resolves a manifest argument of `spawn`/`resume` for `caller`; `allowed` checks the
+    /// canonical paths it names before anything is parsed or read.
+    pub(crate) async fn resolve_manifest(
+        &self,
+        caller: &ActorCtx,
+        m: &str,
+        allowed: &(dyn Fn(&Path, &str) -> Result<(), String> + Sync),
+    ) -> Result<Arc<ActorManifest>, String> {
         if m.contains('\n') {
             let manifest = Manifest::parse(m, "inline manifest", caller.manifest.dir.clone(), None)
                 .map_err(|e| e.to_string())?;
@@ -607,14 +752,14 @@ impl SystemInner {
                     manifest.component.display()
                 )
             })?;
-            sup.check_manifest(&comp, &format!("inline manifest `{}`", manifest.name))?;
+            allowed(&comp, &format!("inline manifest `{}`", manifest.name))?;
             // So must its init_state: otherwise a guest could read any host file into a
             // child's state and then get-child-state it.
             if let Some(p) = &manifest.init_state {
                 let st = p
                     .canonicalize()
                     .map_err(|e| format!("init_state not found: {} ({e})", p.display()))?;
-                sup.check_manifest(
+                allowed(
                     &st,
                     &format!(
                         "init_state {} of inline manifest `{}`",
@@ -623,6 +768,10 @@ impl SystemInner {
                     ),
                 )?;
             }
+            let manifest = self
+                .handlers
+                .configure(manifest, "inline manifest")
+                .map_err(|e| e.to_string())?;
             return Ok(Arc::new(manifest));
         }
         if m.trim().is_empty() {
@@ -632,53 +781,49 @@ impl SystemInner {
         let canonical = path
             .canonicalize()
             .map_err(|e| format!("manifest not found: {} ({e})", path.display()))?;
-        sup.check_manifest(&canonical, m)?;
+        allowed(&canonical, m)?;
         // Parsed manifests are reused while the file is unchanged.
         let stamp = FileStamp::of(&canonical);
         if let Some(stamp) = stamp
             && let Some((s, hit)) = self
                 .manifests
                 .lock()
-                .expect("manifest cache")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&canonical)
             && *s == stamp
         {
             return Ok(hit.clone());
         }
-        let manifest = Arc::new(Manifest::from_file(&canonical).map_err(|e| e.to_string())?);
+        // Reading and parsing a file blocks: off the async workers.
+        let path = canonical.clone();
+        let manifest = tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+            .await
+            .map_err(|e| format!("reading manifest {m} panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let origin = canonical.display().to_string();
+        let manifest = Arc::new(
+            self.handlers
+                .configure(manifest, &origin)
+                .map_err(|e| e.to_string())?,
+        );
         if let Some(stamp) = stamp {
             self.manifests
                 .lock()
-                .expect("manifest cache")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(canonical, (stamp, manifest.clone()));
         }
         Ok(manifest)
     }
 
-    /// `spawn` and `resume`: start a new child of `caller`.
-    pub async fn spawn_child(
-        self: &Arc<Self>,
+    /// `spawn` and `resume`: start a new child of `caller` from a resolved manifest (the
+    /// caller's supervisor handler checked it may).
+    pub(crate) async fn spawn_child(
+        self: Arc<Self>,
         caller: &ActorCtx,
-        m: &str,
+        manifest: Arc<ActorManifest>,
         bytes: Option<Vec<u8>>,
         mode: StartMode,
     ) -> Result<ActorId, String> {
-        let manifest = self.resolve_manifest(caller, m)?;
-        let limit = caller
-            .grants
-            .supervisor
-            .as_ref()
-            .map_or(0, |s| s.max_children);
-        let live = self
-            .lock()
-            .actors
-            .get(&caller.id)
-            .map_or(0, |r| r.children.len());
-        if live as u64 >= limit as u64 {
-            return Err(format!(
-                "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
-            ));
-        }
         let max_depth = self.config.max_depth;
         if caller.grants.depth >= max_depth {
             return Err(format!(
@@ -686,7 +831,7 @@ impl SystemInner {
                 caller.grants.depth
             ));
         }
-        let grants = Grants::for_child(&manifest, &caller.grants)?;
+        let grants = self.handlers.grants_for_child(&manifest, &caller.grants)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.start(StartPlan {
             id: id.clone(),
@@ -699,7 +844,11 @@ impl SystemInner {
             recover: None,
         })
         .await?;
-        self.durable().await;
+        if let Err(e) = self.durable().await {
+            // The caller gets no id, so the child must not stay.
+            let _ = self.stop_actor(&id, StopReason::ParentStopping).await;
+            return Err(e);
+        }
         Ok(id)
     }
 
@@ -707,6 +856,7 @@ impl SystemInner {
     /// parent. On failure nothing stays registered (a restarted actor stays, as failed).
     #[tracing::instrument(skip_all, fields(id = %plan.id, name = %plan.manifest.name))]
     async fn start(self: &Arc<Self>, plan: StartPlan) -> Result<(), String> {
+        self.check_store()?;
         let max = self.config.max_actors;
         if self.live.fetch_add(1, Ordering::SeqCst) >= max {
             let n = self.live.fetch_sub(1, Ordering::SeqCst) - 1;
@@ -714,11 +864,67 @@ impl SystemInner {
                 "limit reached: the host already runs {n} live actors (SystemConfig::max_actors = {max})"
             ));
         }
+        let mut guard = StartGuard {
+            sys: self.clone(),
+            id: plan.id.clone(),
+            parent: plan.parent.clone(),
+            restart: plan.restart,
+            armed: true,
+        };
         let started = self.start_counted(plan).await;
+        guard.armed = false;
         if started.is_err() {
             self.live.fetch_sub(1, Ordering::SeqCst);
         }
         started
+    }
+
+    /// A start whose future was dropped midway (the caller's task was aborted: its own stop
+    /// ran past the shutdown timeout): frees its live-actor slot and settles the record, so
+    /// nothing waits for it forever; children it spawned during `init` are stopped.
+    fn abandon_start(self: &Arc<Self>, id: &str, parent: Option<&str>, restart: bool) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        let why = "the start was abandoned: the actor waiting for it was stopped";
+        let (chain, children) = {
+            let mut reg = self.lock();
+            let Some(rec) = reg.actors.get_mut(id) else {
+                return; // it was never registered
+            };
+            if rec.status != ActorStatus::Starting {
+                return;
+            }
+            rec.mailbox = None;
+            rec.stop_tx = None;
+            rec.set_status(ActorStatus::Failed);
+            let out = (rec.chain.clone(), rec.children.ids());
+            rec.children.clear();
+            if !restart {
+                reg.actors.remove(id);
+                reg.order.retain(|i| i != id);
+            }
+            if let Some(p) = parent.and_then(|p| reg.actors.get_mut(p)) {
+                p.children.remove(id);
+            }
+            out
+        };
+        tracing::warn!(%id, "{why}");
+        record(
+            &chain,
+            "lifecycle.failed",
+            EventData::new()
+                .str("stage", "init")
+                .str("error_type", "internal")
+                .str("error", why),
+            "failed to start".into(),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for c in children.into_iter().rev() {
+                let sys = self.clone();
+                runtime.spawn(async move {
+                    let _ = sys.stop_actor(&c, StopReason::ParentStopping).await;
+                });
+            }
+        }
     }
 
     /// [`Self::start`] once a live-actor slot is reserved.
@@ -726,16 +932,21 @@ impl SystemInner {
         let mut recovered = plan.recover.take();
         let recovering = recovered.is_some();
         let gate = recovered.as_ref().map(|r| r.gate.clone());
-        let component = self.primary.load(&plan.manifest.component).await?;
+        let component = self
+            .primary
+            .load(&self.handlers, &plan.manifest.component)
+            .await?;
         let origin = plan.manifest.origin();
-        if component.imports_supervisor && plan.grants.supervisor.is_none() {
+        // A component importing an interface of a handler its manifest lacks is refused,
+        // naming the handler (CONTRACT §8).
+        if let Some((h, iface)) = component
+            .needs
+            .iter()
+            .find(|(h, _)| plan.grants.handler(*h).is_none())
+        {
             return Err(format!(
-                "{origin}: the component imports theater:simple/supervisor but the manifest has no `[[handler]] type = \"supervisor\"`"
-            ));
-        }
-        if component.imports_message_server && !plan.grants.message_server {
-            return Err(format!(
-                "{origin}: the component imports theater:simple/message-server-host but the manifest has no `[[handler]] type = \"message-server\"`"
+                "{origin}: the component imports {iface} but the manifest has no `[[handler]] type = \"{}\"`",
+                self.handlers.name(*h)
             ));
         }
         let state = match (&plan.start.bytes, plan.start.mode) {
@@ -760,6 +971,8 @@ impl SystemInner {
                 rec.restarts += 1;
                 rec.set_status(ActorStatus::Starting);
                 rec.mailbox = Some(tx);
+                // The component file may have changed since the first start.
+                rec.exports = component.exports.clone();
                 rec.chain.clone()
             } else {
                 let sink = self.config.storage.as_ref().map(|storage| {
@@ -786,7 +999,7 @@ impl SystemInner {
                                 status: ActorStatus::Starting,
                                 state: None,
                                 restarts: 0,
-                                events: 0,
+                                next_index: 0,
                             })));
                         }
                         let chain = match &sink {
@@ -811,8 +1024,7 @@ impl SystemInner {
                         state: None,
                         chain: chain.clone(),
                         mailbox: Some(tx),
-                        accepts_send: component.exports.handle_send.is_some(),
-                        accepts_request: component.exports.handle_request.is_some(),
+                        exports: component.exports.clone(),
                         stop_tx: None,
                         join: None,
                         restarts,
@@ -865,7 +1077,9 @@ impl SystemInner {
                     }
                 };
                 tracing::debug!(id = %plan.id, "instance pool full; using the on-demand engine");
-                let component = fallback.load(&plan.manifest.component).await?;
+                let component = fallback
+                    .load(&self.handlers, &plan.manifest.component)
+                    .await?;
                 match Running::instantiate(ctx(), component).await {
                     Ok(r) => r,
                     Err((f, _)) => return Err(self.fail_start(&plan, f).await),
@@ -913,10 +1127,38 @@ impl SystemInner {
         if plan.parent.is_none() {
             self.root
                 .lock()
-                .expect("root lock")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get_or_insert(plan.id.clone());
         }
+        drop(reg);
+        let step = if plan.restart {
+            Lifecycle::Restarted
+        } else if recovering {
+            Lifecycle::Resumed
+        } else {
+            Lifecycle::Started
+        };
+        self.lifecycle(&step, &plan.id, &plan.manifest.name, plan.parent.as_deref());
         Ok(())
+    }
+
+    /// Tells every handler about a step of an actor's life.
+    fn lifecycle(
+        self: &Arc<Self>,
+        event: &Lifecycle<'_>,
+        id: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) {
+        self.handlers.lifecycle(
+            event,
+            &ActorRef {
+                id,
+                name,
+                parent,
+                system: self,
+            },
+        );
     }
 
     /// Cleans up after a failed start and returns the error message for the caller.
@@ -930,7 +1172,7 @@ impl SystemInner {
                 "lifecycle.failed",
                 EventData::new()
                     .str("stage", "init")
-                    .str("error_type", error_type_name(f.kind))
+                    .str("error_type", f.kind.name())
                     .str("error", &f.message),
                 "failed to start".into(),
             );
@@ -977,7 +1219,7 @@ impl SystemInner {
         id: &str,
         reason: StopReason,
     ) -> Result<bool, String> {
-        let (stop_tx, join, chain) = loop {
+        let (stop_tx, join, chain, name, parent) = loop {
             let mut rx = {
                 let mut reg = self.lock();
                 let rec = reg.actors.get_mut(id).ok_or_else(|| unknown(id))?;
@@ -985,7 +1227,13 @@ impl SystemInner {
                     ActorStatus::Running => {
                         rec.set_status(ActorStatus::Stopping);
                         rec.mailbox = None;
-                        break (rec.stop_tx.take(), rec.join.take(), rec.chain.clone());
+                        break (
+                            rec.stop_tx.take(),
+                            rec.join.take(),
+                            rec.chain.clone(),
+                            rec.name.clone(),
+                            rec.parent.clone(),
+                        );
                     }
                     ActorStatus::Stopped | ActorStatus::Failed => {
                         return Err(format!("actor `{id}` is not running (it already stopped)"));
@@ -1009,6 +1257,8 @@ impl SystemInner {
             EventData::new().str("reason", reason.name()),
             format!("stopping ({})", reason.name()),
         );
+        let end = End::Stopped(reason);
+        self.lifecycle(&Lifecycle::Stopping(&end), id, &name, parent.as_deref());
         if let Some(tx) = stop_tx {
             let _ = tx.send(());
         }
@@ -1025,13 +1275,18 @@ impl SystemInner {
                 );
             }
         }
-        self.teardown(
-            id,
-            Terminal::Stopped(reason.name()),
-            reason == StopReason::Restart,
-        )
-        .await;
+        self.teardown(id, end.clone(), reason == StopReason::Restart)
+            .await;
+        // A stop by the parent or from outside is reported once it is durable, by the caller.
+        if matches!(reason, StopReason::ParentStopping | StopReason::Restart) {
+            self.lifecycle(&Lifecycle::Stopped(&end), id, &name, parent.as_deref());
+        }
         Ok(true)
+    }
+
+    /// Tells the handlers that `id` was stopped for `reason` (after the stop is durable).
+    fn stopped(self: &Arc<Self>, id: &str, name: &str, parent: Option<&str>, reason: StopReason) {
+        self.lifecycle(&Lifecycle::Stopped(&End::Stopped(reason)), id, name, parent);
     }
 
     fn status(&self, id: &str) -> Option<ActorStatus> {
@@ -1040,7 +1295,7 @@ impl SystemInner {
 
     /// Stops the children (reverse start order), closes the chain, marks the actor terminal and
     /// unlinks it from its parent (unless it is about to be restarted in place).
-    async fn teardown(self: &Arc<Self>, id: &str, terminal: Terminal, keep_link: bool) {
+    async fn teardown(self: &Arc<Self>, id: &str, terminal: End, keep_link: bool) {
         let children = self
             .lock()
             .actors
@@ -1071,7 +1326,8 @@ impl SystemInner {
             (rec.chain.clone(), rec.parent.clone())
         };
         let (status, outcome) = match &terminal {
-            Terminal::Stopped(reason) => {
+            End::Stopped(reason) => {
+                let reason = reason.name();
                 record(
                     &chain,
                     "lifecycle.stopped",
@@ -1080,7 +1336,7 @@ impl SystemInner {
                 );
                 (ActorStatus::Stopped, RootOutcome::Stopped)
             }
-            Terminal::Shutdown(data) => {
+            End::Shutdown(data) => {
                 record(
                     &chain,
                     "lifecycle.stopped",
@@ -1091,12 +1347,12 @@ impl SystemInner {
                 );
                 (ActorStatus::Stopped, RootOutcome::Shutdown(data.clone()))
             }
-            Terminal::Failed(f) => {
+            End::Failed(f) => {
                 record(
                     &chain,
                     "lifecycle.failed",
                     EventData::new()
-                        .str("error_type", error_type_name(f.kind))
+                        .str("error_type", f.kind.name())
                         .str("error", &f.message),
                     "failed".into(),
                 );
@@ -1112,7 +1368,11 @@ impl SystemInner {
             }
             self.live.fetch_sub(1, Ordering::SeqCst);
             if !keep_link {
-                reg.ended(id, self.config.retain_stopped);
+                reg.ended(
+                    id,
+                    self.config.retain_stopped,
+                    self.config.storage.is_some(),
+                );
             }
             if !keep_link && let Some(p) = parent.as_ref().and_then(|p| reg.actors.get_mut(p)) {
                 p.children.remove(id);
@@ -1120,20 +1380,33 @@ impl SystemInner {
         }
         if parent.is_none()
             && !keep_link
-            && self.root.lock().expect("root lock").as_deref() == Some(id)
+            && self
+                .root
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_deref()
+                == Some(id)
         {
-            self.root_outcome.send_replace(Some(outcome));
+            // A store failure set the outcome first: keep that reason.
+            self.root_outcome.send_if_modified(|o| {
+                if o.is_none() {
+                    *o = Some(outcome);
+                    true
+                } else {
+                    false
+                }
+            });
         }
     }
 
     /// Called by an actor's own task when it ended by itself (shutdown or failure).
     async fn finish_self(self: &Arc<Self>, id: &str, exit: Exit) {
-        let terminal = match exit {
+        let end = match exit {
             Exit::StopRequested => return,
-            Exit::Shutdown(data) => Terminal::Shutdown(data),
-            Exit::Failed(f) => Terminal::Failed(f),
+            Exit::Shutdown(data) => End::Shutdown(data),
+            Exit::Failed(f) => End::Failed(f),
         };
-        let (parent, chain) = {
+        let (parent, name, chain) = {
             let mut reg = self.lock();
             let Some(rec) = reg.actors.get_mut(id) else {
                 return;
@@ -1144,50 +1417,32 @@ impl SystemInner {
             rec.set_status(ActorStatus::Stopping);
             rec.mailbox = None;
             rec.stop_tx = None;
-            rec.join = None;
-            (rec.parent.clone(), rec.chain.clone())
+            // Its own task runs this: kept so `shutdown` can wait until it finished.
+            let join = rec.join.take();
+            let out = (rec.parent.clone(), rec.name.clone(), rec.chain.clone());
+            if let Some(join) = join {
+                reg.finishing.retain(|j| !j.is_finished());
+                reg.finishing.push(join);
+            }
+            out
         };
-        let reason = if matches!(terminal, Terminal::Failed(_)) {
-            "failed"
-        } else {
-            "shutdown"
-        };
+        let reason = end.reason();
         record(
             &chain,
             "lifecycle.stopping",
             EventData::new().str("reason", reason),
             format!("stopping ({reason})"),
         );
-        let note = match &terminal {
-            Terminal::Shutdown(data) => Notification::Exit {
-                id: id.to_string(),
-                data: data.clone(),
-            },
-            Terminal::Failed(f) => Notification::Error {
-                id: id.to_string(),
-                error: f.to_wit(),
-                at: f.at,
-            },
-            Terminal::Stopped(_) => unreachable!("self exits are shutdown or failure"),
-        };
-        self.teardown(id, terminal, false).await;
-        self.durable().await;
-        if let Some(parent) = parent {
-            self.notify(&parent, note);
+        self.lifecycle(&Lifecycle::Stopping(&end), id, &name, parent.as_deref());
+        self.teardown(id, end.clone(), false).await;
+        if let Err(e) = self.durable().await {
+            // Telling the parent would let it act on what the store does not hold; the store
+            // failing stops the whole tree anyway.
+            tracing::error!(%id, error = %e, "child's end not stored; its parent is not told");
+            return;
         }
-    }
-
-    /// Queues a callback in a parent's mailbox; it is delivered after the parent's current call.
-    pub(crate) fn notify(&self, parent: &str, note: Notification) {
-        let reg = self.lock();
-        match reg.actors.get(parent).and_then(|p| p.mailbox.as_ref()) {
-            Some(mailbox) => {
-                mailbox.notify(note);
-            }
-            None => {
-                tracing::debug!(%parent, child = note.child(), "parent is gone; child event not delivered")
-            }
-        }
+        // The supervisor handler tells the parent (handle-child-error / handle-child-exit).
+        self.lifecycle(&Lifecycle::Stopped(&end), id, &name, parent.as_deref());
     }
 
     /// `child-control.set-shutdown-timeout`: the child's own shutdown timeout.
@@ -1211,9 +1466,45 @@ impl SystemInner {
         own.unwrap_or(self.config.shutdown_timeout)
     }
 
-    /// The mailbox of a live actor (`theater:extension/timer` queues fired timers in it).
-    pub(crate) fn mailbox(&self, id: &str) -> Option<Mailbox> {
-        self.lock().actors.get(id).and_then(|r| r.mailbox.clone())
+    /// The mailbox of a live actor.
+    pub(crate) fn mailbox(&self, id: &str) -> Option<ActorMailbox> {
+        let mailbox = self.lock().actors.get(id).and_then(|r| r.mailbox.clone())?;
+        Some(ActorMailbox::new(
+            id.to_string(),
+            mailbox,
+            self.config.mailbox_capacity,
+        ))
+    }
+
+    /// Any actor by id, live or ended (while its record is kept).
+    pub(crate) fn entry(&self, id: &str) -> Result<ActorEntry, String> {
+        let reg = self.lock();
+        let rec = reg.actors.get(id).ok_or_else(|| unknown(id))?;
+        let mailbox = rec
+            .mailbox
+            .clone()
+            .map(|m| ActorMailbox::new(id.to_string(), m, self.config.mailbox_capacity));
+        Ok(ActorEntry::new(
+            rec.name.clone(),
+            rec.status,
+            rec.exports.clone(),
+            mailbox,
+        ))
+    }
+
+    /// Number of `caller`'s live children.
+    pub(crate) fn children_count(&self, caller: &str) -> usize {
+        self.lock()
+            .actors
+            .get(caller)
+            .map_or(0, |r| r.children.len())
+    }
+
+    /// The status of `caller`'s child `child` (an error unless it is `caller`'s child).
+    pub(crate) fn child_status(&self, caller: &str, child: &str) -> Result<ActorStatus, String> {
+        let reg = self.lock();
+        self.check_child(&reg, caller, child)?;
+        Ok(reg.actors[child].status)
     }
 
     /// Ids of `caller`'s live children in start order.
@@ -1226,7 +1517,11 @@ impl SystemInner {
     }
 
     /// `stop-child`: graceful stop, then `handle-child-exit(id, none)` to the caller.
-    pub async fn stop_child(self: &Arc<Self>, caller: &str, child: &str) -> Result<(), String> {
+    pub(crate) async fn stop_child(
+        self: Arc<Self>,
+        caller: &str,
+        child: &str,
+    ) -> Result<(), String> {
         self.check_child(&self.lock(), caller, child)?;
         match self.status(child) {
             Some(s) if s.is_terminal() => {
@@ -1236,25 +1531,29 @@ impl SystemInner {
             }
             _ => {}
         }
+        let name = self
+            .lock()
+            .actors
+            .get(child)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
         let stopped = self.stop_actor(child, StopReason::ByParent).await?;
-        self.durable().await;
+        self.durable().await?;
         if stopped {
-            self.notify(
-                caller,
-                Notification::Exit {
-                    id: child.to_string(),
-                    data: None,
-                },
-            );
+            // The supervisor handler tells the caller (handle-child-exit(id, none)).
+            self.stopped(child, &name, Some(caller), StopReason::ByParent);
         }
         Ok(())
     }
 
     /// `restart-child`: stop (no callback) and start again with the same id and start arguments.
-    pub async fn restart_child(
-        self: &Arc<Self>,
+    /// `room` is asked, with the caller's live-children count, before a child that already
+    /// ended is started again (it joins the live children once more).
+    pub(crate) async fn restart_child(
+        self: Arc<Self>,
         caller: &ActorCtx,
         child: &str,
+        room: &(dyn Fn(usize) -> Result<(), String> + Sync),
     ) -> Result<(), String> {
         let (manifest, grants, start, chain, was_live) = {
             let reg = self.lock();
@@ -1273,17 +1572,7 @@ impl SystemInner {
                 tracing::debug!(%child, error = %e, "child stopped by itself before restart");
             }
         } else {
-            let limit = caller
-                .grants
-                .supervisor
-                .as_ref()
-                .map_or(0, |s| s.max_children);
-            let live = self.list_children(&caller.id).len();
-            if live as u64 >= limit as u64 {
-                return Err(format!(
-                    "permission denied: max_children = {limit} reached (this actor already has {live} live children)"
-                ));
-            }
+            room(self.children_count(&caller.id))?;
         }
         record(
             &chain,
@@ -1302,12 +1591,15 @@ impl SystemInner {
             recover: None,
         })
         .await?;
-        self.durable().await;
+        if let Err(e) = self.durable().await {
+            let _ = self.stop_actor(child, StopReason::ParentStopping).await;
+            return Err(e);
+        }
         Ok(())
     }
 
     /// `get-child-state`: current or last state.
-    pub fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn child_state(&self, caller: &str, child: &str) -> Result<Option<Vec<u8>>, String> {
         {
             let reg = self.lock();
             if reg.actors.contains_key(child) {
@@ -1315,27 +1607,52 @@ impl SystemInner {
                 return Ok(reg.actors[child].state.clone());
             }
         }
-        Ok(self.stored_child(caller, child)?.state)
+        Ok(self.stored_child(caller, child).await?.state)
+    }
+
+    /// Runs a store read on tokio's blocking pool (SQLite reads block; an async worker must not).
+    async fn read_store<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Storage) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        let storage = self
+            .config
+            .storage
+            .clone()
+            .ok_or_else(|| "no event store".to_string())?;
+        tokio::task::spawn_blocking(move || read(storage.as_ref()))
+            .await
+            .map_err(|e| format!("event store read panicked: {e}"))?
+            .map_err(|e| e.to_string())
     }
 
     /// A child whose record was dropped from memory (`retain_stopped`), from the store.
-    fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
+    async fn stored_child(&self, caller: &str, child: &str) -> Result<StoredActor, String> {
         let missing = || unknown_child(child);
-        let storage = self.config.storage.as_ref().ok_or_else(missing)?;
-        let a = storage
-            .actor(child)
-            .map_err(|e| e.to_string())?
+        if self.config.storage.is_none() {
+            return Err(match self.lock().dropped.get(child) {
+                Some(parent) if parent.as_deref() != Some(caller) => not_your_child(child),
+                Some(_) => format!(
+                    "the record of child `{}` was dropped from memory: without an event store the host keeps the last state and chain of only the newest {} ended actors (SystemConfig::retain_stopped); run with a store (`run --data DIR`) to keep every record",
+                    short_id(child),
+                    self.config.retain_stopped
+                ),
+                None => missing(),
+            });
+        }
+        let id = child.to_string();
+        let a = self
+            .read_store(move |s| s.actor(&id))
+            .await?
             .ok_or_else(missing)?;
         if a.parent.as_deref() != Some(caller) {
-            return Err(format!(
-                "permission denied: actor `{child}` is not a child of this actor (a parent may only manage its own children)"
-            ));
+            return Err(not_your_child(child));
         }
         Ok(a)
     }
 
     /// `get-child-events`: the whole chain, oldest first.
-    pub fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
+    pub async fn child_events(&self, caller: &str, child: &str) -> Result<Vec<ChainEvent>, String> {
         let chain = {
             let reg = self.lock();
             if reg.actors.contains_key(child) {
@@ -1346,67 +1663,54 @@ impl SystemInner {
             }
         };
         match chain {
-            Some(chain) => Ok(self.full_chain(child, &chain)),
+            Some(chain) => Ok(self.full_chain_async(child, &chain).await),
             None => {
-                self.stored_child(caller, child)?;
-                self.config
-                    .storage
-                    .as_ref()
-                    .expect("stored_child needs a store")
-                    .events(child, 0)
-                    .map_err(|e| e.to_string())
+                self.stored_child(caller, child).await?;
+                let id = child.to_string();
+                self.read_store(move |s| s.events(&id, 0)).await
             }
         }
     }
 
-    fn mailbox_of(&self, to: &str, request: bool) -> Result<Mailbox, String> {
+    fn mailbox_of(&self, to: &str, request: bool) -> Result<ActorMailbox, String> {
         let reg = self.lock();
         let rec = reg.actors.get(to).ok_or_else(|| unknown(to))?;
-        let accepts = if request {
-            rec.accepts_request
-        } else {
-            rec.accepts_send
-        };
-        if !accepts {
+        let export = if request { HANDLE_REQUEST } else { HANDLE_SEND };
+        if !rec.exports.has(&export) {
             return Err(format!(
                 "actor `{to}` ({}) does not accept messages: it does not export theater:simple/message-server-client.{}",
-                rec.name,
-                if request {
-                    "handle-request"
-                } else {
-                    "handle-send"
-                }
+                rec.name, export.function
             ));
         }
-        rec.mailbox.clone().ok_or_else(|| {
+        let mailbox = rec.mailbox.clone().ok_or_else(|| {
             format!(
                 "actor `{to}` ({}) is not running (status: {:?})",
                 rec.name, rec.status
             )
-        })
-    }
-
-    fn queue_error(&self, to: &str, e: MailboxError) -> String {
-        match e {
-            MailboxError::Full => format!(
-                "mailbox of actor `{to}` is full ({} messages waiting); it is not keeping up, try again later",
-                self.config.mailbox_capacity
-            ),
-            MailboxError::Closed => format!("actor `{to}` stopped before the message was queued"),
-        }
+        })?;
+        Ok(ActorMailbox::new(
+            to.to_string(),
+            mailbox,
+            self.config.mailbox_capacity,
+        ))
     }
 
     /// `send`: queue a message; returns once it is queued.
-    pub fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn send(&self, to: &str, msg: Vec<u8>) -> Result<(), String> {
         let mailbox = self.mailbox_of(to, false)?;
         mailbox
-            .message(Envelope::Send { msg }, self.config.mailbox_capacity)
-            .map_err(|e| self.queue_error(to, e))
+            .post(Box::new(SendCall { msg }))
+            .map_err(|e: MailboxError| e.to_string())
     }
 
     /// `request`: queue a request and wait for the answer. Refuses requests that would wait on
     /// an actor already waiting on this one.
-    pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> Result<Vec<u8>, String> {
+    pub(crate) async fn request(
+        &self,
+        to: &str,
+        msg: Vec<u8>,
+        path: CallPath,
+    ) -> Result<Vec<u8>, String> {
         if let Some(pos) = path.iter().position(|a| a == to) {
             let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
             return Err(format!(
@@ -1417,11 +1721,8 @@ impl SystemInner {
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
         mailbox
-            .message(
-                Envelope::Request { msg, path, reply },
-                self.config.mailbox_capacity,
-            )
-            .map_err(|e| self.queue_error(to, e))?;
+            .post(Box::new(RequestCall { msg, path, reply }))
+            .map_err(|e| e.to_string())?;
         answer
             .await
             .map_err(|_| format!("actor `{to}` stopped before answering the request"))?
@@ -1448,25 +1749,84 @@ pub struct ActorSystem {
 /// Interval of the epoch ticker: how often running wasm yields to tokio.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-impl ActorSystem {
-    /// Builds the engine (async, component model, epoch interruption) and the linker with
-    /// WASI 0.2 and every `theater:simple` host interface.
-    pub fn new(config: SystemConfig) -> Result<Self, SystemError> {
-        Self::build(config)
-            .map_err(|e| SystemError(format!("cannot set up the wasmtime engine: {e}")))
+/// Builds an [`ActorSystem`] from handlers: `ActorSystem::builder(config)`, then
+/// [`builtin_handlers`](Self::builtin_handlers) and/or [`handler`](Self::handler) for each
+/// handler, then [`build`](Self::build).
+pub struct ActorSystemBuilder {
+    config: SystemConfig,
+    handlers: HandlerRegistry,
+    error: Option<String>,
+}
+
+impl ActorSystemBuilder {
+    /// Adds a handler (its manifest type, Rust type and interfaces must be new to this host).
+    pub fn handler<H: Handler>(mut self, handler: H) -> Self {
+        if let Err(e) = self.handlers.register(handler)
+            && self.error.is_none()
+        {
+            self.error = Some(e.to_string());
+        }
+        self
     }
 
-    fn build(config: SystemConfig) -> wasmtime::Result<Self> {
+    /// Adds the built-in handlers: `runtime` (with [`SystemConfig::log_sink`]), `supervisor`
+    /// (default configuration and permissions), `message-server`, `timer`, `child-control` and
+    /// `recovery`.
+    pub fn builtin_handlers(mut self) -> Self {
+        if let Err(e) = crate::handlers::register_builtins(&mut self.handlers, &self.config)
+            && self.error.is_none()
+        {
+            self.error = Some(e.to_string());
+        }
+        self
+    }
+
+    /// Builds the engine (async, component model, epoch interruption) and the linker with
+    /// WASI 0.2 and every handler's interfaces.
+    pub fn build(self) -> Result<ActorSystem, SystemError> {
+        if let Some(e) = self.error {
+            return Err(SystemError(format!("cannot build the host: {e}")));
+        }
+        ActorSystem::build(self.config, self.handlers)
+            .map_err(|e| SystemError(format!("cannot set up the wasmtime engine: {e}")))
+    }
+}
+
+impl ActorSystem {
+    /// A host with the built-in handlers:
+    /// `ActorSystem::builder(config).builtin_handlers().build()`.
+    pub fn new(config: SystemConfig) -> Result<Self, SystemError> {
+        Self::builder(config).builtin_handlers().build()
+    }
+
+    /// A builder for a host made of the handlers you give it.
+    pub fn builder(config: SystemConfig) -> ActorSystemBuilder {
+        ActorSystemBuilder {
+            config,
+            handlers: HandlerRegistry::new(),
+            error: None,
+        }
+    }
+
+    /// Access to every actor of this host by id (lookups, messaging), as handlers have it.
+    pub fn host(&self) -> crate::handler::HostHandle {
+        crate::handler::HostHandle(self.inner.clone())
+    }
+
+    fn build(config: SystemConfig, handlers: HandlerRegistry) -> wasmtime::Result<Self> {
         let wc = engine_config(&config.allocator, config.cache_dir.as_deref())?;
         let inner = Arc::new(SystemInner {
-            primary: EngineSet::new(&wc)?,
+            primary: EngineSet::new(&wc, &handlers)?,
             fallback: OnceLock::new(),
+            handlers: Arc::new(handlers),
             config,
             registry: Mutex::new(Registry::default()),
             manifests: Mutex::new(HashMap::new()),
             root: Mutex::new(None),
             live: AtomicUsize::new(0),
             root_outcome: watch::channel(None).0,
+            clock: crate::clock::HostClock::default(),
+            store_failed: OnceLock::new(),
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -1478,6 +1838,12 @@ impl ActorSystem {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
                         let Some(sys) = weak.upgrade() else { break };
+                        if let Some(pause) = sys.clock.tick(EPOCH_TICK) {
+                            tracing::warn!(
+                                ?pause,
+                                "the host was not running for a while (stopped or starved); call deadlines do not count it"
+                            );
+                        }
                         sys.primary.engine.increment_epoch();
                         if let Some(Ok(f)) = sys.fallback.get() {
                             f.engine.increment_epoch();
@@ -1485,15 +1851,54 @@ impl ActorSystem {
                     }
                 })?;
         }
+        if let Some(storage) = &inner.config.storage {
+            Self::watch_store(&inner, storage.health());
+        }
         Ok(Self { inner, ticker_stop })
+    }
+
+    /// Stops every actor when the store reports it failed for good (needs a tokio runtime,
+    /// which every actor needs anyway).
+    fn watch_store(
+        inner: &Arc<SystemInner>,
+        mut health: watch::Receiver<crate::store::StoreHealth>,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no tokio runtime: the event store's health is not watched");
+            return;
+        };
+        let weak = Arc::downgrade(inner);
+        runtime.spawn(async move {
+            let why = loop {
+                if let crate::store::StoreHealth::Failed(e) = &*health.borrow_and_update() {
+                    break e.clone();
+                }
+                if health.changed().await.is_err() {
+                    return;
+                }
+            };
+            if let Some(inner) = weak.upgrade() {
+                inner.on_store_failed(why).await;
+            }
+        });
     }
 
     /// Starts a root actor from a manifest file; returns its id after its `init` succeeded.
     /// The first root started is the one [`ActorSystem::wait_root`] waits for.
     pub async fn start_root(&self, manifest: impl AsRef<Path>) -> Result<ActorId, SystemError> {
+        let origin = manifest.as_ref().display().to_string();
         let manifest =
             Manifest::from_file(manifest.as_ref()).map_err(|e| SystemError(e.to_string()))?;
-        let grants = Grants::for_root(&manifest, &self.inner.host_limits()).map_err(SystemError)?;
+        let manifest = self
+            .inner
+            .handlers
+            .configure(manifest, &origin)
+            .map_err(|e| SystemError(e.to_string()))?;
+        let grants = self
+            .inner
+            .handlers
+            .grants_for_root(&manifest, &self.inner.host_limits())
+            .map_err(SystemError)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.inner
             .start(StartPlan {
@@ -1511,7 +1916,10 @@ impl ActorSystem {
             })
             .await
             .map_err(SystemError)?;
-        self.inner.durable().await;
+        if let Err(e) = self.inner.durable().await {
+            let _ = self.inner.stop_actor(&id, StopReason::External).await;
+            return Err(SystemError(e));
+        }
         Ok(id)
     }
 
@@ -1542,14 +1950,8 @@ impl ActorSystem {
             if !live && a.status != ActorStatus::Starting {
                 continue;
             }
-            let tail_from = if window == 0 {
-                0
-            } else {
-                a.events.saturating_sub(window)
-            };
-            let tail = storage
-                .events(&a.id, tail_from)
-                .map_err(|e| SystemError(e.to_string()))?;
+            let (tail_from, tail) =
+                stored_tail(storage.as_ref(), a, window).map_err(|e| SystemError(e.to_string()))?;
             if !live {
                 inner.close_stored(a, tail, "the host stopped while it was starting");
                 continue;
@@ -1568,24 +1970,31 @@ impl ActorSystem {
                 },
             };
             let started = async {
+                let (manifest, origin) = match &a.manifest {
+                    StoredManifest::Path(p) => (Manifest::from_file(p), p.display().to_string()),
+                    StoredManifest::Inline { text, dir } => (
+                        Manifest::parse(text, "inline manifest", dir.clone(), None),
+                        "inline manifest".to_string(),
+                    ),
+                };
+                let manifest = manifest.map_err(|e| e.to_string())?;
                 let manifest = Arc::new(
-                    match &a.manifest {
-                        StoredManifest::Path(p) => Manifest::from_file(p),
-                        StoredManifest::Inline { text, dir } => {
-                            Manifest::parse(text, "inline manifest", dir.clone(), None)
-                        }
-                    }
-                    .map_err(|e| e.to_string())?,
+                    inner
+                        .handlers
+                        .configure(manifest, &origin)
+                        .map_err(|e| e.to_string())?,
                 );
                 let g = Arc::new(match &parent_grants {
-                    None => Grants::for_root(&manifest, &inner.host_limits())?,
-                    Some(pg) => Grants::for_child(&manifest, pg)?,
+                    None => inner
+                        .handlers
+                        .grants_for_root(&manifest, &inner.host_limits())?,
+                    Some(pg) => inner.handlers.grants_for_child(&manifest, pg)?,
                 });
                 inner
                     .start(StartPlan {
                         recover: Some(Recovered {
                             tail: tail.clone(),
-                            len: a.events,
+                            len: a.next_index,
                             state: a.state.clone(),
                             restarts: a.restarts,
                             gate: gate.clone(),
@@ -1607,45 +2016,39 @@ impl ActorSystem {
             .await;
             match started {
                 Ok(g) => {
+                    // Its parent heard `Resumed` (the recovery handler's handle-child-recovered).
                     grants.insert(a.id.clone(), g);
                     report.resumed.push(a.id.clone());
                     if a.parent.is_none() && report.root.is_none() {
                         report.root = Some(a.id.clone());
-                    }
-                    if let Some(parent) = &a.parent {
-                        inner.notify(parent, Notification::Recovered { id: a.id.clone() });
                     }
                 }
                 Err(e) => {
                     tracing::warn!(id = %a.id, error = %e, "could not bring an actor back");
                     // A start that failed before the actor was registered recorded nothing:
                     // close its stored record here.
-                    inner.durable().await;
+                    let _ = inner.durable().await;
                     let now = storage.events(&a.id, tail_from).unwrap_or_default();
-                    if tail_from + now.len() as u64 == a.events {
+                    if tail_from + now.len() as u64 == a.next_index {
                         inner.close_stored(a, now, &e);
                     }
                     report.failed.push((a.id.clone(), e.clone()));
-                    if let Some(parent) = &a.parent {
-                        let f = Failure {
-                            kind: crate::bindings::WitErrorType::Internal,
-                            message: format!("could not be brought back after a host restart: {e}"),
-                            at: std::time::Instant::now(),
-                        };
-                        inner.notify(
-                            parent,
-                            Notification::Error {
-                                id: a.id.clone(),
-                                error: f.to_wit(),
-                                at: f.at,
-                            },
-                        );
-                    }
+                    // Its parent is told with handle-child-error (the supervisor handler).
+                    let end = End::Failed(Failure::internal(format!(
+                        "could not be brought back after a host restart: {e}"
+                    )));
+                    inner.lifecycle(
+                        &Lifecycle::Stopped(&end),
+                        &a.id,
+                        &a.name,
+                        a.parent.as_deref(),
+                    );
                 }
             }
         }
-        inner.durable().await;
+        let stored = inner.durable().await;
         gate_tx.send_replace(true);
+        stored.map_err(SystemError)?;
         Ok(report)
     }
 
@@ -1664,21 +2067,22 @@ impl ActorSystem {
 
     /// Stops an actor from outside; its parent then gets `handle-child-external-stop`.
     pub async fn stop_actor(&self, id: &str) -> Result<(), SystemError> {
+        let known = self
+            .inner
+            .lock()
+            .actors
+            .get(id)
+            .map(|r| (r.name.clone(), r.parent.clone()));
         let by_us = self
             .inner
             .stop_actor(id, StopReason::External)
             .await
             .map_err(SystemError)?;
-        self.inner.durable().await;
-        let parent = self
-            .inner
-            .lock()
-            .actors
-            .get(id)
-            .and_then(|r| r.parent.clone());
-        if let Some(parent) = parent.filter(|_| by_us) {
+        self.inner.durable().await.map_err(SystemError)?;
+        if let Some((name, parent)) = known.filter(|_| by_us) {
+            // The supervisor handler tells the parent (handle-child-external-stop).
             self.inner
-                .notify(&parent, Notification::ExternalStop { id: id.to_string() });
+                .stopped(id, &name, parent.as_deref(), StopReason::External);
         }
         Ok(())
     }
@@ -1731,14 +2135,26 @@ impl ActorSystem {
 
     /// Stops every live root actor (and so the whole tree) from outside.
     pub async fn shutdown(&self) {
-        let roots: Vec<ActorId> = self
+        let roots: Vec<ActorInfo> = self
             .actors()
             .into_iter()
             .filter(|a| a.parent.is_none() && !a.status.is_terminal())
-            .map(|a| a.id)
             .collect();
-        for id in roots {
-            let _ = self.inner.stop_actor(&id, StopReason::External).await;
+        for root in roots {
+            if let Ok(true) = self.inner.stop_actor(&root.id, StopReason::External).await {
+                self.inner
+                    .stopped(&root.id, &root.name, None, StopReason::External);
+            }
+        }
+        // Actors that ended by themselves meanwhile finish their own teardown (and commit it).
+        loop {
+            let finishing = std::mem::take(&mut self.inner.lock().finishing);
+            if finishing.is_empty() {
+                break;
+            }
+            for join in finishing {
+                let _ = join.await;
+            }
         }
     }
 
@@ -1767,7 +2183,9 @@ impl ActorSystem {
                 crate::events_file::ActorEvents::new(&id, &name, parent.as_deref(), status, &events)
             })
             .collect();
-        crate::events_file::EventsFile::new(actors)
+        let mut file = crate::events_file::EventsFile::new(actors);
+        file.dropped_actors = self.inner.lock().dropped_total;
+        file
     }
 }
 
@@ -1784,5 +2202,27 @@ impl Drop for ActorSystem {
                 join.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poisoned_registry_lock_is_recovered() {
+        let system = ActorSystem::new(SystemConfig::default()).unwrap();
+        let inner = system.inner.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = inner.registry.lock().unwrap();
+            panic!("a bug while the registry lock is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(system.inner.registry.is_poisoned());
+        // Every later call still works.
+        assert!(system.actors().is_empty());
+        assert!(system.stop_actor("nope").await.is_err());
+        assert!(system.start_root("/nonexistent/root.toml").await.is_err());
     }
 }

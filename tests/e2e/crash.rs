@@ -3,13 +3,14 @@
 //! tree back with the same ids, each child from its last stored state, parents told.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use theater_supervisor::ActorStatus;
 use theater_supervisor::chain::verify;
 use theater_supervisor::store::{SqliteStore, Storage};
 use theater_supervisor_e2e::*;
+
+use crate::cli_run::{is_live, launch, messages, wait_for};
 
 /// A small xorshift generator: the seed is printed so a failing run can be replayed with
 /// `CRASH_SEED=<seed>`.
@@ -22,59 +23,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-fn launch(args: &[&str], out: &Path, err: &Path) -> Child {
-    Command::new(cli_bin())
-        .args(args)
-        .stdout(std::fs::File::create(out).expect("stdout file"))
-        .stderr(std::fs::File::create(err).expect("stderr file"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the CLI")
-}
-
-/// The messages of the actors' log lines (`[name id] message`).
-fn messages(out: &Path) -> Vec<String> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once("] ").map(|(_, m)| m.to_string()))
-        .collect()
-}
-
-/// Polls until `pred` holds for the run's output (60 s at most: the first start compiles the
-/// components in a debug build on a loaded machine).
-fn wait_for(
-    child: &mut Child,
-    out: &Path,
-    err: &Path,
-    what: &str,
-    pred: impl Fn(&[String]) -> bool,
-) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if pred(&messages(out)) {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "the CLI exited ({status}) while waiting for {what}\nstdout:\n{}\nstderr:\n{}",
-                std::fs::read_to_string(out).unwrap_or_default(),
-                std::fs::read_to_string(err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!(
-        "timed out waiting for {what}\nstderr:\n{}",
-        std::fs::read_to_string(err).unwrap_or_default()
-    );
-}
-
-fn is_live(status: ActorStatus, restarts: u32) -> bool {
-    matches!(status, ActorStatus::Running | ActorStatus::Stopping)
-        || (status == ActorStatus::Starting && restarts > 0)
 }
 
 #[test]
@@ -198,7 +146,7 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
             let events = store.events(&a.id, 0).unwrap();
             verify(&events, None)
                 .unwrap_or_else(|e| panic!("round {round}: chain of {} ({}): {e}", a.id, a.name));
-            assert_eq!(a.events, events.len() as u64);
+            assert_eq!(a.next_index, events.len() as u64);
             let types: Vec<String> = events.into_iter().map(|e| e.event_type).collect();
             chains.insert(a.id.clone(), (a.status, a.restarts, types));
         }

@@ -4,9 +4,11 @@
 mod adapter;
 mod chain;
 mod cli;
+mod cli_run;
 mod crash;
 mod deadlocks;
 mod errors;
+mod faults;
 mod hostile;
 mod limits;
 mod messaging;

@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 /// `$XDG_DATA_HOME/theater-supervisor`, else `~/.local/share/theater-supervisor`, else
 /// `./.theater-data`.
 pub fn default_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("THEATER_DATA_DIR") {
+    // An empty variable counts as unset (it would put the store in the current directory).
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(d) = var("THEATER_DATA_DIR") {
         return d.into();
     }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+    if let Some(d) = var("XDG_DATA_HOME") {
         return PathBuf::from(d).join("theater-supervisor");
     }
-    if let Some(h) = std::env::var_os("HOME") {
+    if let Some(h) = var("HOME") {
         return PathBuf::from(h).join(".local/share/theater-supervisor");
     }
     PathBuf::from(".theater-data")

@@ -1,7 +1,7 @@
 //! `theater-supervisor run MANIFEST`: run a root actor and its tree, printing every log line.
 
 use super::data;
-use crate::store::{Durability, SqliteStore};
+use crate::store::{Durability, SqliteStore, StoreOptions};
 use crate::{ActorSystem, LogLine, RootOutcome, SystemConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,8 +29,12 @@ pub struct RunCommand {
     #[arg(long)]
     pub fsync: bool,
     /// Keep nothing on disk (no event store).
-    #[arg(long, conflicts_with_all = ["data", "resume", "fsync"])]
+    #[arg(long, conflicts_with_all = ["data", "resume", "fsync", "store_stall_ms"])]
     pub no_store: bool,
+    /// How long a failing event store (a full disk, a busy database) may keep retrying before
+    /// the host gives up and stops every actor; meanwhile supervisor operations wait.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub store_stall_ms: u64,
 }
 
 /// First 8 characters of an id, as printed in log lines.
@@ -45,6 +49,16 @@ impl RunCommand {
         // on once it is up (the default action would kill the host mid-start).
         let mut interrupt =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        // A path the run could not write at its end is better told now.
+        if let Some(path) = &self.events {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write the events file {}: {e}", path.display())
+                })?;
+        }
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
             println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
         });
@@ -57,7 +71,13 @@ impl RunCommand {
             } else {
                 Durability::Process
             };
-            let store = Arc::new(SqliteStore::open(&dir, durability)?);
+            let store = Arc::new(SqliteStore::open_with(
+                &dir,
+                StoreOptions {
+                    durability,
+                    stall_timeout: std::time::Duration::from_millis(self.store_stall_ms),
+                },
+            )?);
             eprintln!("event store: {}", store.path().display());
             Some(store)
         };
@@ -78,9 +98,14 @@ impl RunCommand {
                     for (id, why) in &report.failed {
                         eprintln!("not resumed: {id}: {why}");
                     }
-                    report.root.ok_or_else(|| {
-                        "nothing to resume: no root actor was running when the host stopped"
-                            .to_string()
+                    report.root.ok_or_else(|| match report.failed.first() {
+                        Some((id, why)) => format!(
+                            "nothing resumed: the stored tree could not be brought back ({id}: {why})"
+                        ),
+                        None => {
+                            "nothing to resume: no root actor was running when the host stopped"
+                                .to_string()
+                        }
                     })
                 }
                 Err(e) => Err(e.to_string()),
@@ -122,6 +147,12 @@ impl RunCommand {
                 1
             }
             RootOutcome::Stopped => 130,
+            RootOutcome::StoreFailed(why) => {
+                eprintln!(
+                    "error: the event store failed, so every actor was stopped (nothing more could be recorded): {why}"
+                );
+                3
+            }
         })
     }
 

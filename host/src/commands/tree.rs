@@ -52,7 +52,7 @@ fn print_node(
         "  ".repeat(depth),
         a.name,
         a.id,
-        a.events,
+        a.next_index,
         if a.restarts > 0 {
             format!(", {} restarts", a.restarts)
         } else {

@@ -12,6 +12,15 @@
 //! is told. Every other event (calls, messages, logs) and the state after each call are
 //! committed by the writer in its next batch, normally within a millisecond; a host crash can
 //! lose those, and then the stored chain simply ends earlier (a prefix, which still verifies).
+//!
+//! **Faults** (see README "What happens when things go wrong"): a store never drops a queued
+//! write and never writes one out of order. A batch that cannot be committed (a full disk, a
+//! busy database) stays queued and is retried with the writes queued after it, so a chain never
+//! has a gap; barriers wait meanwhile. If the store cannot commit for
+//! [`StoreOptions::stall_timeout`], or hits an error retrying cannot fix (a corrupted file), it
+//! is [`StoreHealth::Failed`]: every barrier then fails with the store's error and nothing more
+//! is written; the actor system stops every actor when it sees that. Appends never replace a
+//! stored event: positions are unique per actor and a conflict is an error.
 
 mod sqlite;
 
@@ -23,8 +32,40 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use theater_core::status::ActorStatus;
 
-/// Completes when every write queued before the barrier is durable (or the store failed).
+/// Completes when every write queued before the barrier is durable, or with the store's error
+/// once the store has failed for good ([`StoreHealth::Failed`]).
 pub type SyncWait = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+/// What a store can do right now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreHealth {
+    /// Commits succeed.
+    #[default]
+    Healthy,
+    /// The last commit failed and is being retried (queued writes are kept; barriers wait).
+    Degraded(String),
+    /// The store gave up: a fatal error, or no commit for the stall timeout. Barriers fail with
+    /// this error and nothing more is written.
+    Failed(String),
+}
+
+/// How a store reacts to faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// When commits reach the disk.
+    pub durability: Durability,
+    /// How long a failing store keeps retrying (the disk may free up) before it fails for good.
+    pub stall_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            stall_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
 
 /// Where an actor's manifest came from, so it can be read again when the tree is resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +102,9 @@ pub struct StoredActor {
     pub state: Option<Vec<u8>>,
     /// Restarts so far.
     pub restarts: u32,
-    /// Number of stored events of its chain.
-    pub events: u64,
+    /// Position after the highest stored event of its chain (0 when none): where the chain
+    /// continues. Equals the number of stored events unless the store has a gap.
+    pub next_index: u64,
 }
 
 /// A queued write.
@@ -112,8 +154,14 @@ pub trait Storage: Send + Sync + 'static {
     fn actors(&self) -> Result<Vec<StoredActor>, StoreError>;
     /// One stored actor.
     fn actor(&self, id: &str) -> Result<Option<StoredActor>, StoreError>;
-    /// Stored events of one actor from position `from` on, oldest first.
+    /// Stored events of one actor from position `from` on, oldest first; a missing position
+    /// is an error naming it.
     fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError>;
+    /// Every stored event of one actor with its position, oldest first, gaps included (for
+    /// `verify`, which tells gaps, forks and tampering apart).
+    fn stored_events(&self, actor: &str) -> Result<Vec<(u64, ChainEvent)>, StoreError>;
+    /// The store's health, updated as commits succeed or fail.
+    fn health(&self) -> tokio::sync::watch::Receiver<StoreHealth>;
 }
 
 /// Sends one actor's chain events to a store.

@@ -1,14 +1,19 @@
 //! [`SqliteStore`]: the embedded store, one SQLite database (`events.db`, WAL journal) in a data
 //! directory, written by one writer thread that commits whatever is queued as one transaction.
 
-use super::{Storage, StoreError, StoreWrite, StoredActor, StoredManifest, SyncWait};
+use super::{
+    Storage, StoreError, StoreHealth, StoreOptions, StoreWrite, StoredActor, StoredManifest,
+    SyncWait,
+};
 use crate::chain::ChainEvent;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use theater_core::status::ActorStatus;
+use tokio::sync::watch;
 
 /// When commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +76,7 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     /// The data directory's lock file, locked while this store may write (released by `close`).
     lock: Mutex<Option<std::fs::File>>,
+    health: watch::Receiver<StoreHealth>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -99,8 +105,21 @@ fn parse_status(s: &str) -> Result<ActorStatus, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in `dir` for reading and writing.
+    /// Opens (creating if needed) the store in `dir` for reading and writing, with the default
+    /// stall timeout.
     pub fn open(dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        Self::open_with(
+            dir,
+            StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens (creating if needed) the store in `dir` for reading and writing.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let durability = options.durability;
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError(format!(
                 "cannot create data directory {}: {e}",
@@ -147,9 +166,11 @@ impl SqliteStore {
         ))
         .map_err(|e| StoreError(format!("cannot set up {}: {e}", path.display())))?;
         let (tx, rx) = channel();
+        let (health_tx, health) = watch::channel(StoreHealth::Healthy);
+        let stall = options.stall_timeout;
         let writer = std::thread::Builder::new()
             .name("theater-store".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || Writer::new(conn, health_tx, stall).run(rx))
             .map_err(err)?;
         let reader = Self::reader(&path)?;
         let checkpoints = Connection::open(&path).map_err(err)?;
@@ -168,6 +189,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
             lock: Mutex::new(Some(lock)),
+            health,
         })
     }
 
@@ -183,16 +205,28 @@ impl SqliteStore {
                 dir.display()
             )));
         }
+        let reader = match Self::reader(&path) {
+            Ok(conn) => conn,
+            // A WAL database needs its `-shm` file, which cannot be created on a read-only
+            // filesystem; a cleanly closed store has everything in the database file, so it
+            // can be read as immutable.
+            Err(first) => Self::immutable_reader(&path).map_err(|e| {
+                StoreError(format!("{first}; opening it as immutable failed too: {e}"))
+            })?,
+        };
         Ok(Self {
-            reader: Mutex::new(Self::reader(&path)?),
+            reader: Mutex::new(reader),
             path,
             tx: None,
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
             lock: Mutex::new(None),
+            health: watch::channel(StoreHealth::Healthy).1,
         })
     }
 
+    /// A read-only connection, checked with a first query (opening alone does not touch the
+    /// WAL index).
     fn reader(path: &Path) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             path,
@@ -201,6 +235,30 @@ impl SqliteStore {
         .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| StoreError(format!("cannot read {}: {e}", path.display())))?;
+        Ok(conn)
+    }
+
+    /// A connection for a store on a read-only filesystem (`immutable=1`: no locks, no WAL).
+    fn immutable_reader(path: &Path) -> Result<Connection, StoreError> {
+        let wal = path.with_extension("db-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            tracing::warn!(
+                wal = %wal.display(),
+                "reading a read-only store whose write-ahead log is not empty: events only in the log (the host did not close the store) are not shown"
+            );
+        }
+        let uri = format!("file:{}?immutable=1", path.display());
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| StoreError(format!("cannot read {}: {e}", path.display())))?;
         Ok(conn)
     }
 
@@ -275,7 +333,23 @@ impl Storage for SqliteStore {
     }
 
     fn events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
-        self.select_events(actor, from)
+        let rows = self.select_events(actor, from)?;
+        for ((idx, _), expect) in rows.iter().zip(from..) {
+            if *idx != expect {
+                return Err(StoreError(format!(
+                    "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
+                )));
+            }
+        }
+        Ok(rows.into_iter().map(|(_, e)| e).collect())
+    }
+
+    fn stored_events(&self, actor: &str) -> Result<Vec<(u64, ChainEvent)>, StoreError> {
+        self.select_events(actor, 0)
+    }
+
+    fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.health.clone()
     }
 }
 
@@ -286,7 +360,7 @@ impl SqliteStore {
             .prepare_cached(
                 "SELECT a.id, a.parent, a.name, a.manifest_path, a.manifest_text, a.manifest_dir,
                         a.start_mode, a.start_bytes, a.status, a.state, a.restarts,
-                        (SELECT COUNT(*) FROM events e WHERE e.actor = a.id)
+                        (SELECT COALESCE(MAX(e.idx) + 1, 0) FROM events e WHERE e.actor = a.id)
                  FROM actors a WHERE ?1 IS NULL OR a.id = ?1 ORDER BY a.seq",
             )
             .map_err(err)?;
@@ -330,13 +404,13 @@ impl SqliteStore {
                 status: parse_status(&status)?,
                 state,
                 restarts,
-                events: n,
+                next_index: n,
             });
         }
         Ok(out)
     }
 
-    fn select_events(&self, actor: &str, from: u64) -> Result<Vec<ChainEvent>, StoreError> {
+    fn select_events(&self, actor: &str, from: u64) -> Result<Vec<(u64, ChainEvent)>, StoreError> {
         let conn = self.reader.lock().expect("store reader");
         let mut stmt = conn
             .prepare_cached(
@@ -358,13 +432,8 @@ impl SqliteStore {
             })
             .map_err(err)?;
         let mut out = Vec::new();
-        for (expect, row) in (from as i64..).zip(rows) {
+        for row in rows {
             let (idx, hash, parent, event_type, data, timestamp, description) = row.map_err(err)?;
-            if idx != expect {
-                return Err(StoreError(format!(
-                    "actor {actor}: stored chain has a gap: event {expect} is missing (next stored is {idx})"
-                )));
-            }
             let hash32 = |b: Vec<u8>, what: &str| -> Result<[u8; 32], StoreError> {
                 b.try_into().map_err(|b: Vec<u8>| {
                     StoreError(format!(
@@ -373,14 +442,17 @@ impl SqliteStore {
                     ))
                 })
             };
-            out.push(ChainEvent {
-                hash: hash32(hash, "hash")?,
-                parent_hash: parent.map(|p| hash32(p, "parent hash")).transpose()?,
-                event_type,
-                data,
-                timestamp: timestamp as u64,
-                description,
-            });
+            out.push((
+                idx as u64,
+                ChainEvent {
+                    hash: hash32(hash, "hash")?,
+                    parent_hash: parent.map(|p| hash32(p, "parent hash")).transpose()?,
+                    event_type,
+                    data,
+                    timestamp: timestamp as u64,
+                    description,
+                },
+            ));
         }
         Ok(out)
     }
@@ -391,13 +463,23 @@ impl SqliteStore {
 /// than [`WAL_RESET_FRAMES`], a truncating checkpoint waits for the writer's current commit,
 /// finishes, and empties the WAL (a pause of one fsync). A last one runs when the store closes.
 fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+    // Logged when checkpoints start failing (a full disk) and when they work again, not at
+    // every attempt.
+    let failing = std::cell::Cell::new(false);
     let checkpoint = |mode: &str| -> Option<i64> {
         match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
             r.get::<_, i64>(1)
         }) {
-            Ok(frames) => Some(frames),
+            Ok(frames) => {
+                if failing.replace(false) {
+                    tracing::info!("event store: checkpoints work again");
+                }
+                Some(frames)
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "event store: checkpoint failed");
+                if !failing.replace(true) {
+                    tracing::warn!(error = %e, "event store: checkpoint failed (retried every 100 ms)");
+                }
                 None
             }
         }
@@ -416,59 +498,226 @@ fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
 const WAL_RESET_FRAMES: i64 = 8192;
 
 /// The writer thread: each batch of queued writes is one transaction; barriers queued in the
-/// batch are answered after its commit. A batch that fails (the database busy past the timeout,
-/// a full disk) is retried a few times before its barriers get the error.
-fn write_loop(mut conn: Connection, rx: Receiver<Msg>) {
-    const BATCH: usize = 4096;
-    let mut closing = false;
-    while !closing {
-        let Ok(first) = rx.recv() else { break };
-        let mut writes = Vec::new();
-        let mut waiters = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Write(w) => writes.push(w),
-                Msg::Sync(done) => waiters.push(done),
-                Msg::Close => {
-                    closing = true;
-                    break;
+/// batch are answered after its commit. A batch that fails is kept and retried, with the writes
+/// queued after it, until it commits (then every waiting barrier is answered `Ok`) or the store
+/// fails for good: a fatal error, or no commit for the stall timeout. A failed store answers
+/// every barrier with its error and writes nothing more, so a stored chain never has a gap.
+struct Writer {
+    conn: Connection,
+    health: watch::Sender<StoreHealth>,
+    stall: Duration,
+    /// Writes not committed yet, in queue order.
+    pending: Vec<StoreWrite>,
+    /// Barriers waiting for `pending` to commit.
+    waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Since when commits have been failing.
+    failing_since: Option<Instant>,
+    /// Retries since the last commit.
+    attempts: u32,
+    /// Set once the store failed for good.
+    failed: Option<String>,
+    /// Writes dropped after the failure (never acknowledged).
+    dropped: u64,
+}
+
+/// Largest number of queued messages taken into one batch.
+const BATCH: usize = 4096;
+
+impl Writer {
+    fn new(conn: Connection, health: watch::Sender<StoreHealth>, stall: Duration) -> Self {
+        Self {
+            conn,
+            health,
+            stall,
+            pending: Vec::new(),
+            waiters: Vec::new(),
+            failing_since: None,
+            attempts: 0,
+            failed: None,
+            dropped: 0,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut closing = false;
+        while !closing {
+            // Block for work only when nothing is waiting to be retried.
+            let first = if self.pending.is_empty() && self.waiters.is_empty() {
+                match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                }
+            } else {
+                rx.try_recv().ok()
+            };
+            let mut next = first;
+            let mut taken = 0;
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Write(w) => self.queue(w),
+                    Msg::Sync(done) => self.barrier(done),
+                    Msg::Close => {
+                        closing = true;
+                        break;
+                    }
+                }
+                taken += 1;
+                if taken < BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
-            if writes.len() + waiters.len() < BATCH {
-                next = rx.try_recv().ok();
+            if self.failed.is_none() && !(self.pending.is_empty() && self.waiters.is_empty()) {
+                self.try_commit(closing);
             }
         }
-        let mut result = Ok(());
-        for attempt in 0..5 {
-            result = commit(&mut conn, &writes);
-            match &result {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, "event store: a batch failed; retrying");
-                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+        if !self.pending.is_empty() {
+            tracing::error!(
+                writes = self.pending.len(),
+                "event store closed with writes it could not commit (none of them was acknowledged)"
+            );
+        }
+        if self.dropped > 0 {
+            tracing::error!(
+                writes = self.dropped,
+                "event store had failed: these later writes were not stored (none was acknowledged)"
+            );
+        }
+    }
+
+    fn queue(&mut self, w: StoreWrite) {
+        if self.failed.is_some() {
+            self.dropped += 1;
+        } else {
+            self.pending.push(w);
+        }
+    }
+
+    fn barrier(&mut self, done: tokio::sync::oneshot::Sender<Result<(), String>>) {
+        match &self.failed {
+            Some(e) => {
+                let _ = done.send(Err(e.clone()));
+            }
+            None => self.waiters.push(done),
+        }
+    }
+
+    /// One commit attempt of everything pending; on failure waits a little before the next
+    /// (unless closing, where the last attempt is the only one).
+    fn try_commit(&mut self, closing: bool) {
+        match commit(&mut self.conn, &self.pending) {
+            Ok(()) => {
+                self.pending.clear();
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+                if self.failing_since.take().is_some() {
+                    tracing::warn!(
+                        retries = self.attempts,
+                        "event store: commits succeed again; nothing was lost"
+                    );
+                    self.health.send_replace(StoreHealth::Healthy);
+                }
+                self.attempts = 0;
+            }
+            Err(e) => {
+                let since = *self.failing_since.get_or_insert_with(Instant::now);
+                let message = e.to_string();
+                if self.attempts == 0 {
+                    tracing::error!(error = %message, "event store: a commit failed; keeping the writes and retrying");
+                }
+                self.attempts += 1;
+                let stalled = since.elapsed() >= self.stall;
+                if e.fatal || stalled || closing {
+                    let why = if e.fatal || closing {
+                        message
+                    } else {
+                        format!(
+                            "{message} (no commit for {:?}, the store's stall timeout)",
+                            self.stall
+                        )
+                    };
+                    self.fail(why);
+                } else {
+                    self.health.send_replace(StoreHealth::Degraded(message));
+                    let wait = Duration::from_millis(10u64 << self.attempts.min(6))
+                        .min(self.stall.saturating_sub(since.elapsed()))
+                        .max(Duration::from_millis(1));
+                    std::thread::sleep(wait);
                 }
             }
         }
-        for w in waiters {
-            let _ = w.send(result.clone());
+    }
+
+    fn fail(&mut self, why: String) {
+        tracing::error!(error = %why, pending = self.pending.len(), "event store failed: nothing more will be written");
+        // Health first: whoever a failed barrier wakes can already see why.
+        self.health.send_replace(StoreHealth::Failed(why.clone()));
+        for w in self.waiters.drain(..) {
+            let _ = w.send(Err(why.clone()));
+        }
+        self.dropped += self.pending.len() as u64;
+        self.pending.clear();
+        self.failed = Some(why);
+    }
+}
+
+/// A failed commit, and whether retrying can help.
+struct CommitError {
+    message: String,
+    /// The database is damaged, not a database, or refuses a write for good (a stored position
+    /// written again): retrying cannot succeed.
+    fatal: bool,
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl CommitError {
+    fn new(what: &str, e: rusqlite::Error) -> Self {
+        let fatal = matches!(
+            e.sqlite_error_code(),
+            Some(
+                ErrorCode::DatabaseCorrupt
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::ConstraintViolation
+                    | ErrorCode::ReadOnly
+            )
+        );
+        Self {
+            message: format!("{what}: {e}"),
+            fatal,
         }
     }
 }
 
 /// Applies a batch in one transaction. `IMMEDIATE` takes the write lock up front (waiting out a
 /// checkpoint through the busy timeout) instead of failing to upgrade a read snapshot later.
-fn commit(conn: &mut Connection, writes: &[StoreWrite]) -> Result<(), String> {
+fn commit(conn: &mut Connection, writes: &[StoreWrite]) -> Result<(), CommitError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+        .map_err(|e| CommitError::new("cannot begin a transaction", e))?;
     for w in writes {
-        apply(&tx, w.clone()).map_err(|e| format!("write failed: {e}"))?;
+        apply(&tx, w).map_err(|e| match (&e, w) {
+            (
+                rusqlite::Error::SqliteFailure(f, _),
+                StoreWrite::Event { actor, index, .. },
+            ) if f.code == ErrorCode::ConstraintViolation => CommitError {
+                message: format!(
+                    "actor {actor}: event {index} is already stored; refusing to overwrite it ({e})"
+                ),
+                fatal: true,
+            },
+            _ => CommitError::new("write failed", e),
+        })?;
     }
-    tx.commit().map_err(|e| format!("commit failed: {e}"))
+    tx.commit()
+        .map_err(|e| CommitError::new("commit failed", e))
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> {
+fn apply(tx: &rusqlite::Transaction<'_>, w: &StoreWrite) -> rusqlite::Result<()> {
     match w {
         StoreWrite::Actor(a) => {
             let (path, text, dir) = match &a.manifest {
@@ -508,12 +757,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> 
             event,
         } => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO events (actor, idx, hash, parent_hash, event_type, data, timestamp, description)
+                "INSERT INTO events (actor, idx, hash, parent_hash, event_type, data, timestamp, description)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 actor,
-                index as i64,
+                *index as i64,
                 &event.hash[..],
                 event.parent_hash.as_ref().map(|h| &h[..]),
                 event.event_type,
@@ -532,7 +781,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: StoreWrite) -> rusqlite::Result<()> 
             restarts,
         } => {
             tx.prepare_cached("UPDATE actors SET status = ?2, restarts = ?3 WHERE id = ?1")?
-                .execute(params![actor, status_name(status), restarts])?;
+                .execute(params![actor, status_name(*status), restarts])?;
         }
     }
     Ok(())
@@ -559,7 +808,7 @@ mod tests {
             status: ActorStatus::Starting,
             state: None,
             restarts: 0,
-            events: 0,
+            next_index: 0,
         }
     }
 
@@ -595,7 +844,7 @@ mod tests {
         );
         let b = reader.actor("b").unwrap().unwrap();
         assert_eq!(
-            (b.status, b.restarts, b.events),
+            (b.status, b.restarts, b.next_index),
             (ActorStatus::Running, 3, 10)
         );
         assert_eq!(b.state.as_deref(), Some(&b"s"[..]));
@@ -604,6 +853,120 @@ mod tests {
         crate::chain::verify(&events, chain.head().as_ref()).unwrap();
         assert_eq!(reader.events("b", 7).unwrap().len(), 3);
         assert!(reader.actor("zz").unwrap().is_none());
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn event(n: u8) -> ChainEvent {
+        let mut chain = Chain::default();
+        chain.append("e", vec![n], None);
+        chain.events()[0].clone()
+    }
+
+    #[tokio::test]
+    async fn a_stored_event_is_never_overwritten_and_the_store_fails_instead() {
+        let dir = tempfile_dir();
+        let store = SqliteStore::open(&dir, Durability::Process).unwrap();
+        store.write(StoreWrite::Actor(Box::new(actor("a", None))));
+        let (first, second) = (event(1), event(2));
+        let write = |e: &ChainEvent| {
+            store.write(StoreWrite::Event {
+                actor: "a".into(),
+                index: 0,
+                event: e.clone(),
+            })
+        };
+        write(&first);
+        store.sync().await.unwrap().unwrap();
+        write(&second);
+        let e = store.sync().await.unwrap().unwrap_err();
+        assert!(
+            e.contains("event 0 is already stored; refusing to overwrite it"),
+            "{e}"
+        );
+        assert!(matches!(&*store.health().borrow(), StoreHealth::Failed(_)));
+        // A failed store answers every later barrier with its error and writes nothing more.
+        store.write(StoreWrite::State {
+            actor: "a".into(),
+            state: Some(b"later".to_vec()),
+        });
+        assert!(store.sync().await.unwrap().is_err());
+        let reader = SqliteStore::open_read_only(&dir).unwrap();
+        assert_eq!(reader.events("a", 0).unwrap(), [first]);
+        assert_eq!(reader.actor("a").unwrap().unwrap().state, None);
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_chain_continues_after_its_highest_stored_position_even_past_a_gap() {
+        let dir = tempfile_dir();
+        let store = SqliteStore::open(&dir, Durability::Process).unwrap();
+        store.write(StoreWrite::Actor(Box::new(actor("a", None))));
+        let mut chain = Chain::default();
+        for i in 0..6u8 {
+            chain.append("e", vec![i], None);
+        }
+        for index in [0u64, 1, 2, 5] {
+            store.write(StoreWrite::Event {
+                actor: "a".into(),
+                index,
+                event: chain.events()[index as usize].clone(),
+            });
+        }
+        store.sync().await.unwrap().unwrap();
+        let a = store.actor("a").unwrap().unwrap();
+        assert_eq!(a.next_index, 6);
+        let e = store.events("a", 0).unwrap_err().to_string();
+        assert!(e.contains("event 3 is missing (next stored is 5)"), "{e}");
+        let rows = store.stored_events("a").unwrap();
+        assert_eq!(
+            rows.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 1, 2, 5]
+        );
+        assert_eq!(
+            theater_core::diagnose::diagnose(&rows)[0],
+            theater_core::diagnose::ChainProblem::Gap { from: 3, to: 4 }
+        );
+        store.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_database_fails_the_store_at_once() {
+        let dir = tempfile_dir();
+        {
+            let store = SqliteStore::open(&dir, Durability::Process).unwrap();
+            for i in 0..200 {
+                store.write(StoreWrite::Actor(Box::new(actor(&format!("a{i}"), None))));
+            }
+            store.sync().await.unwrap().unwrap();
+        }
+        let db = dir.join(DB_FILE);
+        let len = std::fs::metadata(&db).unwrap().len();
+        assert!(len > 8192, "{len}");
+        let mut bytes = std::fs::read(&db).unwrap();
+        for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+            *b = (i * 131 % 251) as u8;
+        }
+        std::fs::write(&db, bytes).unwrap();
+        let store = SqliteStore::open_with(
+            &dir,
+            StoreOptions {
+                durability: Durability::Process,
+                stall_timeout: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        store.write(StoreWrite::Actor(Box::new(actor("late", None))));
+        let e = store.sync().await.unwrap().unwrap_err();
+        assert!(e.contains("malformed"), "{e}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "failed at once, not after the stall timeout"
+        );
+        assert!(matches!(&*store.health().borrow(), StoreHealth::Failed(_)));
         store.close();
         let _ = std::fs::remove_dir_all(&dir);
     }

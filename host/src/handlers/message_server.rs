@@ -1,11 +1,61 @@
-//! `theater:simple/message-server-host`: send and request. Channels and out-of-band request
-//! answering are not supported yet; those functions return a clear error.
+//! `theater:simple/message-server-host`: send and request, the `message-server` handler.
+//! Channels and out-of-band request answering are not supported yet; those functions return a
+//! clear error.
 
 use crate::actor::{ActorCtx, ActorStore};
-use crate::bindings::theater::simple::message_server_host::Host;
+use crate::bindings::theater::simple::message_server_host::{self as wit, Host};
 use crate::chain::EventData;
+use crate::handler::{ExportFn, Handler, HandlerView, HasHandler, SettingsTable};
+use crate::manifest::Manifest;
+use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND};
 use crate::metrics::Op;
+use std::sync::Arc;
 use std::time::Instant;
+use wasmtime::component::Linker;
+
+/// The `message-server` handler: `theater:simple/message-server-host` for actors whose manifest
+/// asks for it (and whose parent has it).
+#[derive(Default)]
+pub struct MessageServerHandler;
+
+impl MessageServerHandler {
+    /// The message-server handler.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Handler for MessageServerHandler {
+    type Settings = ();
+    type Grant = ();
+    type State = ();
+
+    fn name(&self) -> &str {
+        "message-server"
+    }
+
+    fn imports(&self) -> &[&'static str] {
+        &["theater:simple/message-server-host"]
+    }
+
+    fn exports(&self) -> &[ExportFn] {
+        &[HANDLE_SEND, HANDLE_REQUEST]
+    }
+
+    fn settings(&self, table: &SettingsTable<'_>) -> Result<(), String> {
+        super::no_settings(table)
+    }
+
+    fn grant(&self, _: &(), _: Option<&()>, _: &Manifest) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<ActorStore>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<ActorStore, HasHandler<Self>>(linker, ActorStore::view)
+    }
+
+    fn state(&self, _: &Arc<()>, _: &ActorCtx) {}
+}
 
 fn not_yet(ctx: &ActorCtx, function: &str) -> Result<(), String> {
     ctx.record(
@@ -18,21 +68,22 @@ fn not_yet(ctx: &ActorCtx, function: &str) -> Result<(), String> {
     ))
 }
 
-fn granted(ctx: &ActorCtx) -> Result<(), String> {
-    if ctx.grants.message_server {
-        Ok(())
-    } else {
-        Err("permission denied: this actor has no `message-server` handler in its manifest".into())
+fn granted(state: &Option<&mut ()>) -> Result<(), String> {
+    match state {
+        Some(_) => Ok(()),
+        None => Err(
+            "permission denied: this actor has no `message-server` handler in its manifest".into(),
+        ),
     }
 }
 
-impl Host for ActorStore {
+impl Host for HandlerView<'_, MessageServerHandler> {
     async fn send(
         &mut self,
         actor_id: String,
         msg: Vec<u8>,
     ) -> wasmtime::Result<Result<(), String>> {
-        let ctx = &self.ctx;
+        let ctx = &self.actor;
         ctx.record(
             "message.send",
             EventData::new()
@@ -40,7 +91,7 @@ impl Host for ActorStore {
                 .summary("message", Some(&msg)),
             format!("send to {actor_id}"),
         );
-        let r = granted(ctx).and_then(|()| ctx.system.send(&actor_id, msg));
+        let r = granted(&self.state).and_then(|()| ctx.host().send(&actor_id, msg));
         ctx.record(
             "message.send.result",
             match &r {
@@ -57,19 +108,15 @@ impl Host for ActorStore {
         actor_id: String,
         msg: Vec<u8>,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let ctx = &self.ctx;
+        let ctx = &*self.actor;
         // One event per request, written when it completes (the request and its outcome):
         // the target's own chain shows the call in between.
         let data = EventData::new()
             .str("to", &actor_id)
             .summary("message", Some(&msg));
         let t0 = Instant::now();
-        let r = match granted(ctx) {
-            Ok(()) => {
-                ctx.system
-                    .request(&actor_id, msg, ctx.call_path.clone())
-                    .await
-            }
+        let r = match granted(&self.state) {
+            Ok(()) => ctx.host().request(&actor_id, msg, ctx.call_path()).await,
             Err(e) => Err(e),
         };
         ctx.waited(Op::Request, t0);
@@ -86,7 +133,7 @@ impl Host for ActorStore {
         _actor_id: String,
         _initial_msg: Vec<u8>,
     ) -> wasmtime::Result<Result<String, String>> {
-        Ok(not_yet(&self.ctx, "open-channel").map(|()| String::new()))
+        Ok(not_yet(self.actor, "open-channel").map(|()| String::new()))
     }
 
     async fn send_on_channel(
@@ -94,11 +141,11 @@ impl Host for ActorStore {
         _channel_id: String,
         _msg: Vec<u8>,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(not_yet(&self.ctx, "send-on-channel"))
+        Ok(not_yet(self.actor, "send-on-channel"))
     }
 
     async fn close_channel(&mut self, _channel_id: String) -> wasmtime::Result<Result<(), String>> {
-        Ok(not_yet(&self.ctx, "close-channel"))
+        Ok(not_yet(self.actor, "close-channel"))
     }
 
     async fn list_outstanding_requests(&mut self) -> wasmtime::Result<Vec<String>> {
@@ -111,13 +158,13 @@ impl Host for ActorStore {
         _request_id: String,
         _response: Vec<u8>,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(not_yet(&self.ctx, "respond-to-request"))
+        Ok(not_yet(self.actor, "respond-to-request"))
     }
 
     async fn cancel_request(
         &mut self,
         _request_id: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(not_yet(&self.ctx, "cancel-request"))
+        Ok(not_yet(self.actor, "cancel-request"))
     }
 }

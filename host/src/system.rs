@@ -184,6 +184,7 @@ impl EngineSet {
         let engine = Engine::new(config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         handlers.add_to_linker(&mut linker)?;
         Ok(Self {
             engine,

@@ -5,12 +5,23 @@
 //!
 //! The settings of each handler and the rule that a child never gets more than its parent are
 //! plain logic in [`dirs`], [`authority`], [`env`] and [`server_settings`], unit-tested without
-//! any wasm.
+//! any wasm; the handlers themselves are [`filesystem`], [`http_client`], [`http_server`] and
+//! [`environment`].
 
 pub mod authority;
+mod body;
 pub mod dirs;
 pub mod env;
+pub mod environment;
+pub mod filesystem;
+pub mod http_client;
+pub mod http_server;
 pub mod server_settings;
+
+pub use environment::EnvironmentHandler;
+pub use filesystem::FilesystemHandler;
+pub use http_client::HttpClientHandler;
+pub use http_server::HttpServerHandler;
 
 /// Looks one settings key up (a handler's `[[handler]]` table); marks it as known.
 pub type Get<'a, 'b> = &'b dyn Fn(&str) -> Option<&'a toml::Value>;

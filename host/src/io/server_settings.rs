@@ -4,7 +4,9 @@
 //! ```toml
 //! [[handler]]
 //! type = "http-server"
-//! listen = "127.0.0.1:8080"       # an IP address and port; port 0 picks a free one
+//! listen = "127.0.0.1:8080"       # an IP address and port; port 0 picks a free one. Without
+//!                                 # it the actor serves nothing but may pass the handler on
+//!                                 # to its children (a child has it only if its parent has)
 //! # Optional limits (defaults shown):
 //! max_header_bytes = 16384        # request line + headers; larger: 431, connection closed
 //! max_body_bytes = 1048576        # request body; larger: 413 before the actor sees it
@@ -52,8 +54,8 @@ impl Default for ServerLimits {
 /// The `http-server` settings of one manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpServerSettings {
-    /// The address to listen on.
-    pub listen: SocketAddr,
+    /// The address to listen on; `None` for a parent that only passes the handler on.
+    pub listen: Option<SocketAddr>,
     /// Its limits.
     pub limits: ServerLimits,
 }
@@ -65,17 +67,12 @@ impl HttpServerSettings {
     /// Parses `listen` and the limits.
     pub fn parse(get: Get<'_, '_>) -> Result<Self, String> {
         let listen = match get("listen") {
-            None => {
-                return Err(
-                    "missing field `listen` (the address to serve on, e.g. \"127.0.0.1:8080\")"
-                        .into(),
-                );
-            }
-            Some(toml::Value::String(s)) => s.parse::<SocketAddr>().map_err(|_| {
+            None => None,
+            Some(toml::Value::String(s)) => Some(s.parse::<SocketAddr>().map_err(|_| {
                 format!(
                     "`listen` must be an IP address and port like \"127.0.0.1:8080\" or \"[::1]:8080\", found \"{s}\""
                 )
-            })?,
+            })?),
             Some(v) => {
                 return Err(format!(
                     "`listen` must be a string like \"127.0.0.1:8080\", found {}",
@@ -114,7 +111,8 @@ mod tests {
     #[test]
     fn listen_and_limits() {
         let s = parse(r#"listen = "127.0.0.1:8080""#).unwrap();
-        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(parse("").unwrap().listen, None);
         assert_eq!(s.limits, ServerLimits::default());
         let s = parse(
             "listen = \"[::1]:0\"\nmax_body_bytes = 10\nheader_timeout_ms = 100\nmax_connections = 2\nmax_header_bytes = 8192",
@@ -125,10 +123,6 @@ mod tests {
         assert_eq!(s.limits.max_connections, 2);
         assert_eq!(s.limits.max_header_bytes, 8192);
         let cases = [
-            (
-                "",
-                "missing field `listen` (the address to serve on, e.g. \"127.0.0.1:8080\")",
-            ),
             (
                 "listen = 8080",
                 "`listen` must be a string like \"127.0.0.1:8080\", found integer",

@@ -356,3 +356,28 @@ async fn hostile_clients_hold_only_their_own_connection() {
     );
     web.system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_gets_http_server_only_if_its_parent_has_it() {
+    let fx = Fixture::new();
+    fx.write(
+        "parent.toml",
+        format!(
+            "name = \"parent\"\ncomponent = \"{}\"\n[[handler]]\ntype = \"supervisor\"\n[[handler]]\ntype = \"message-server\"\n",
+            component("supervisor-parent").display()
+        ),
+    );
+    fx.write("web.toml", worker_manifest("127.0.0.1:0", "", ""));
+    let system = ActorSystem::new(SystemConfig::default()).unwrap();
+    let root = system
+        .start_root(fx.dir().join("parent.toml"))
+        .await
+        .unwrap();
+    let r = cmd(&system, &root, &["spawn", "web.toml"]).await;
+    assert!(
+        r.starts_with("err ")
+            && r.contains("asks for the `http-server` handler, which its parent does not have"),
+        "{r}"
+    );
+    system.shutdown().await;
+}

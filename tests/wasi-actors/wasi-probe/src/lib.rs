@@ -5,7 +5,8 @@
 //! Requests (UTF-8), answered `ok <result>` or `err <error>`:
 //! - `read PATH`, `write PATH DATA`, `append PATH DATA`, `ls PATH`, `mkdir PATH`, `rm PATH`;
 //! - `env` (every variable as `K=V` lines), `var NAME`;
-//! - `get URL`, `post URL BODY` (`http://host:port/path`): the status and the body.
+//! - `get URL`, `post URL BODY` (`http://host:port/path`): the status and the body;
+//! - `connect HOST:PORT`: a raw TCP connection with `std::net` (`wasi:sockets`).
 
 wit_bindgen::generate!({ world: "message-actor", path: "../../../wit" });
 
@@ -59,6 +60,7 @@ fn run(cmd: &str) -> Result<String, String> {
         "var" => std::env::var(arg).map_err(|e| e.to_string()),
         "get" => http(Method::Get, arg, b""),
         "post" => http(Method::Post, arg, data.as_bytes()),
+        "connect" => fs(std::net::TcpStream::connect(arg).map(|_| "connected".into())),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -82,18 +84,23 @@ fn http(method: Method, url: &str, body: &[u8]) -> Result<String, String> {
         .map_err(|()| format!("bad path `{path}`"))?;
     let outgoing = req.body().map_err(|()| "no body")?;
     let future = wasip2::http::outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
-    {
-        let mut stream = outgoing.write().map_err(|()| "no body stream")?;
+    // A refused request closes the body stream early: what the response future says wins.
+    let sent = (|| {
+        let mut stream = outgoing
+            .write()
+            .map_err(|()| "no body stream".to_string())?;
         stream.write_all(body).map_err(|e| e.to_string())?;
-        stream.flush().map_err(|e| e.to_string())?;
-    }
-    OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))?;
+        stream.flush().map_err(|e| e.to_string())
+    })();
+    let finished = OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"));
     future.subscribe().block();
     let resp = future
         .get()
         .ok_or("no response after the pollable was ready")?
         .map_err(|()| "response taken twice")?
         .map_err(|e| format!("{e:?}"))?;
+    sent?;
+    finished?;
     let status = resp.status();
     let incoming = resp.consume().map_err(|()| "no response body")?;
     let mut bytes = Vec::new();

@@ -70,6 +70,11 @@ kv-example: guests
     cargo build -q --workspace --bin theater-kv-example
     ./target/debug/theater-kv-example
 
+# The HTTP demo: an SDK supervisor keeps an HTTP worker (wasm32-wasip2, wasi:http) alive on
+# 127.0.0.1:8089; curl it, crash it (500), see the restart, curl it again, stop the tree.
+demo-http: guests compose
+    scripts/demo-http.sh
+
 # Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
 example: compose
     cargo run -q -p theater-supervisor -- run demo/supervised/supervisor.toml

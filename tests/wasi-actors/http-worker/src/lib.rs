@@ -5,8 +5,9 @@
 //! this host: a plain wasmtime-wasi-http embedding serves the same component.
 //!
 //! Paths:
-//! - `/` (and anything not below): `hello from <id>: request <n>` (`n` counts the requests this
-//!   instance served; a restart starts again at 1);
+//! - `/` (and anything not below): `hello from <id>: request <n>` (`n` counts the requests to
+//!   this route this instance served; a restart starts again at 1);
+//! - `/health`: `ok`;
 //! - `/echo`: the request body back;
 //! - `/big?bytes=N`: `N` bytes of `x`;
 //! - `/crash`: traps (a panic, built with `panic = "abort"`);
@@ -70,12 +71,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Worker {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let path = request.path_with_query().unwrap_or_default();
         let route = path.split('?').next().unwrap_or_default().to_string();
-        let n = {
-            let mut served = SERVED.lock().unwrap();
-            *served += 1;
-            *served
-        };
         match route.as_str() {
+            "/health" => respond(out, 200, b"ok\n"),
             "/crash" => panic!("asked to crash"),
             "/err" => ResponseOutparam::set(
                 out,
@@ -108,6 +105,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Worker {
                 respond(out, 200, &vec![b'x'; n]);
             }
             _ => {
+                let n = {
+                    let mut served = SERVED.lock().unwrap();
+                    *served += 1;
+                    *served
+                };
                 let id = ID.lock().unwrap().clone();
                 respond(
                     out,

@@ -3,7 +3,7 @@
 #   just, wasm-tools and wac (`cargo install --locked`, only when not already on PATH or in
 #   ~/.cargo/bin), and the guest toolchain (scripts/guest-toolchain.sh: rustup's wasm target, or
 #   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root), and
-#   rustup's wasm32-wasip2 target for the WASI 0.2 guests.
+#   rustup's wasm32-wasip2 target for the WASI 0.2 guests, and curl (for `just demo-http`).
 #
 # Usage: scripts/setup.sh [--with-wac]
 #   --with-wac   accepted for compatibility: wac-cli (`just compose`, `just test`) is always
@@ -39,6 +39,16 @@ install_tool() {
 install_tool just just
 install_tool wasm-tools wasm-tools
 install_tool wac-cli wac
+
+# curl: the HTTP demo (`just demo-http`) talks to the worker with it.
+if command -v curl >/dev/null; then
+    echo "==> curl already installed"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing curl with apt-get"
+    apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y curl >/dev/null
+else
+    echo "==> note: install curl to run the HTTP demo (just demo-http)"
+fi
 
 echo "==> choosing the guest toolchain"
 eval "$("$ROOT/scripts/guest-toolchain.sh")"

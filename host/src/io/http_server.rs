@@ -594,7 +594,9 @@ impl Delivery for IncomingCall {
                         (call.as_mut().await, answer)
                     }
                     outcome = &mut call => {
-                        let answer = tokio::time::timeout(RESPONSE_GRACE, collect)
+                        // After a trap nothing more will come: take what is there.
+                        let grace = if outcome.is_ok() { RESPONSE_GRACE } else { Duration::ZERO };
+                        let answer = tokio::time::timeout(grace, collect)
                             .await
                             .unwrap_or_else(|_| Answer::Broken("the response body was not finished".into()));
                         (outcome, answer)

@@ -7,7 +7,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Install what a fresh machine lacks (just, wasm-tools, the guest toolchain).
+# Install what a fresh machine lacks (just, wasm-tools, the guest toolchain, PostgreSQL).
 setup:
     scripts/setup.sh
 
@@ -30,9 +30,25 @@ compose: adapter
 build:
     cargo build --workspace
 
+# The PostgreSQL store's tests get a private cluster (scripts/pg-test-cluster.sh, URL in
+# THEATER_TEST_PG_URL), stopped again afterwards, also when tests fail.
 # Build the guests and the compositions, then run every host unit test and end-to-end test.
 test: guests compose
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/pg-test-cluster.sh start)"
+    trap 'scripts/pg-test-cluster.sh stop' EXIT
+    export THEATER_TEST_PG_URL="$url" THEATER_TEST_REQUIRE_PG=1
     cargo test --workspace --no-fail-fast -- --test-threads 2 --show-output
+
+# For running the PostgreSQL tests by hand: `eval "$(just pg-start)"`, then cargo test.
+# Start a private PostgreSQL cluster; prints the `export THEATER_TEST_PG_URL=...` line.
+pg-start:
+    @echo "export THEATER_TEST_PG_URL=$(scripts/pg-test-cluster.sh start)"
+
+# Stop the cluster of `just pg-start`.
+pg-stop:
+    scripts/pg-test-cluster.sh stop
 
 # Format check and clippy with warnings denied.
 lint:

@@ -30,6 +30,7 @@ mod actor;
 mod bindings;
 mod children;
 mod clock;
+pub mod cluster;
 #[cfg(feature = "cli")]
 pub mod commands;
 mod components;

@@ -2,6 +2,8 @@
 //! supervision operations (start, stop, restart, notify) that the WIT interfaces and the
 //! embedding API are built on.
 
+mod abandon;
+
 use crate::actor::{
     ActorCtx, ActorId, CallPath, DEFAULT_SHUTDOWN_TIMEOUT, Exit, Mailbox, Running, record,
 };
@@ -83,6 +85,9 @@ pub struct SystemConfig {
     /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
     /// an error. Callbacks to parents are not counted.
     pub mailbox_capacity: usize,
+    /// This host's id, recorded in every `lifecycle.start` event (the chain shows where each
+    /// actor ran; `run --host-id`, with a shared store the lease owner). `None` records none.
+    pub host_id: Option<String>,
 }
 
 /// How instances get their linear memories and tables.
@@ -221,6 +226,7 @@ impl Default for SystemConfig {
             memory_events: 1024,
             retain_stopped: 1_000,
             mailbox_capacity: 10_000,
+            host_id: None,
         }
     }
 }
@@ -237,6 +243,9 @@ pub enum RootOutcome {
     /// The event store failed for good (the message is its error), so the host stopped every
     /// actor: nothing more could be recorded.
     StoreFailed(String),
+    /// Another host took the tree over (its lease expired: this host was paused, cut off or too
+    /// slow), so this host dropped its copy at once; the message says why.
+    LeaseLost(String),
 }
 
 /// A summary of one actor, for listings.
@@ -593,6 +602,15 @@ impl SystemInner {
         match storage.sync().await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
+                // A store that is not failed refused a write of a tree this host no longer
+                // owns (a shared store's lease moved on): this tree is being dropped, the
+                // others go on.
+                if !matches!(
+                    &*storage.health().borrow(),
+                    crate::store::StoreHealth::Failed(_)
+                ) {
+                    return Err(format!("this operation is not recorded: {e}"));
+                }
                 // Before anyone acts on the error (a root failing because its spawn failed):
                 // the tree's outcome is the store's failure.
                 self.mark_store_failed(&e);
@@ -1049,6 +1067,7 @@ impl SystemInner {
                 .str("mode", plan.start.mode.name())
                 .bool("restart", plan.restart)
                 .bool("recovered", recovering)
+                .opt_str("host", self.config.host_id.as_deref())
                 .summary("state", state.as_deref()),
             format!(
                 "starting {} ({})",
@@ -1932,11 +1951,24 @@ impl ActorSystem {
     /// be brought back is reported to its parent with `handle-child-error`; actors caught while
     /// starting for the first time (their parent never got their id) are recorded as failed.
     pub async fn resume(&self) -> Result<ResumeReport, SystemError> {
+        self.resume_where(None).await
+    }
+
+    /// [`ActorSystem::resume`] for the one tree rooted at `root` (a shared store holds the
+    /// trees of many hosts; this host took this one over).
+    pub async fn resume_tree(&self, root: &str) -> Result<ResumeReport, SystemError> {
+        self.resume_where(Some(root)).await
+    }
+
+    async fn resume_where(&self, tree: Option<&str>) -> Result<ResumeReport, SystemError> {
         let inner = &self.inner;
         let storage = inner.config.storage.clone().ok_or_else(|| {
             SystemError("resume needs a store: set SystemConfig::storage (`run --data DIR`)".into())
         })?;
-        let stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
+        let mut stored = storage.actors().map_err(|e| SystemError(e.to_string()))?;
+        if let Some(root) = tree {
+            stored = crate::store::tree_members(stored, root);
+        }
         let window = inner.config.memory_events as u64;
         let mut report = ResumeReport::default();
         let (gate_tx, gate) = watch::channel(false);

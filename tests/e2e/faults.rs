@@ -594,3 +594,159 @@ async fn a_parent_aborted_while_it_restarts_a_child_does_not_wait_for_it_forever
     );
     println!("fault `parent aborted mid-restart`: the stop returned, the child ended {status:?}");
 }
+
+#[test]
+fn small_cli_faults_get_clear_messages_early() {
+    let fx = Fixture::new();
+    let root = steady_tree(&fx);
+    // An events file that cannot be written is refused before anything starts.
+    let bad = fx.dir().join("no-such-dir/events.json");
+    let out = Command::new(cli_bin())
+        .args(["run", root.to_str().unwrap(), "--no-store", "--events"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the events file") && stderr.contains("no-such-dir"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // THEATER_DATA_DIR="" counts as unset: the store does not land in the current directory.
+    let cwd = fx.dir().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let home = fx.dir().join("home");
+    let (o, e) = (fx.dir().join("env.out"), fx.dir().join("env.err"));
+    let mut child = Command::new(cli_bin())
+        .args(["run", root.to_str().unwrap()])
+        .current_dir(&cwd)
+        .env("THEATER_DATA_DIR", "")
+        .env_remove("XDG_DATA_HOME")
+        .env("HOME", &home)
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ticks(&mut child, &o, &e, 3);
+    assert!(
+        !cwd.join("events.db").exists(),
+        "store put in the current directory"
+    );
+    assert!(
+        home.join(".local/share/theater-supervisor/events.db")
+            .exists(),
+        "{}",
+        std::fs::read_to_string(&e).unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The root's manifest is gone: `--resume` says what is missing.
+    std::fs::remove_file(&root).unwrap();
+    let data = home.join(".local/share/theater-supervisor");
+    let out = Command::new(cli_bin())
+        .args(["run", "--resume", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing resumed: the stored tree could not be brought back")
+            && stderr.contains("root.toml"),
+        "{stderr}"
+    );
+    println!(
+        "small CLI faults: unwritable --events refused at start, empty THEATER_DATA_DIR ignored, a missing root manifest named on --resume"
+    );
+}
+
+#[test]
+fn a_run_with_a_store_ends_without_an_error_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(cli_bin())
+        .args(["run"])
+        .arg(repo_root().join("demo/root.toml"))
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("ERROR") && !stderr.contains("WARN"),
+        "the demo with a store logs no error: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_store_a_dropped_record_is_named_not_unknown() {
+    let h = Harness::start_with(
+        SystemConfig {
+            retain_stopped: 2,
+            ..SystemConfig::default()
+        },
+        "",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let id = h.spawn("counter.toml", None).await;
+        assert_eq!(h.cmd(&["stop", &id]).await, "ok");
+        ids.push(id);
+    }
+    for verb in ["state", "events"] {
+        let r = h.cmd(&[verb, &ids[0]]).await;
+        assert!(
+            r.contains("was dropped from memory") && r.contains("retain_stopped"),
+            "{verb} of a dropped record: {r}"
+        );
+    }
+    // The newest ended records are still there.
+    assert!(h.cmd(&["state", &ids[4]]).await.starts_with("ok"));
+    let file = h.system.export_events();
+    assert_eq!(file.dropped_actors, 3, "the events file says what it lacks");
+    println!(
+        "no store, retain_stopped = 2: 3 dropped records named as dropped; the events file counts them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_that_loads_a_changed_component_refuses_messages_it_cannot_take() {
+    let h = Harness::start().await;
+    let wasm = h.fx.dir().join("swappable.wasm");
+    std::fs::copy(component("counter"), &wasm).unwrap();
+    h.fx.write(
+        "swappable.toml",
+        format!(
+            "name = \"swappable\"\ncomponent = \"{}\"\n[[handler]]\ntype = \"message-server\"\n",
+            wasm.display()
+        ),
+    );
+    let kid = h.spawn("swappable.toml", None).await;
+    assert!(h.system.request(&kid, b"inc".to_vec()).await.is_ok());
+    // The component file changes (a deploy); the restart loads the new one, which takes no
+    // messages: sends are refused with a clear error, nothing panics.
+    std::fs::copy(component("silent"), &wasm).unwrap();
+    assert_eq!(h.cmd(&["restart", &kid]).await, "ok");
+    let e = h
+        .system
+        .send(&kid, b"inc".to_vec())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not accept messages"), "{e}");
+    let e = h
+        .system
+        .request(&kid, b"inc".to_vec())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not accept messages"), "{e}");
+    assert_eq!(h.cmd(&["stop", &kid]).await, "ok", "the child is healthy");
+}

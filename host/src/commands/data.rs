@@ -1,7 +1,8 @@
 //! The data directory of the CLI: where `run` keeps the durable event store, and how the
 //! read-only commands (`verify --data`, `events`, `tree`) open it.
 
-use crate::store::{SqliteStore, Storage, StoredActor};
+use super::store_select::ReadStore;
+use crate::store::{SqliteStore, StoredActor};
 use std::path::{Path, PathBuf};
 
 /// The data directory when `--data` is not given: `$THEATER_DATA_DIR`, else
@@ -33,7 +34,7 @@ pub fn open(dir: &Path) -> anyhow::Result<SqliteStore> {
 }
 
 /// Finds one stored actor by its id or a unique prefix of it (log lines show 8 characters).
-pub fn find_actor(store: &SqliteStore, wanted: &str) -> anyhow::Result<StoredActor> {
+pub fn find_actor(store: &ReadStore, wanted: &str) -> anyhow::Result<StoredActor> {
     let actors = store.actors()?;
     if let Some(a) = actors.iter().find(|a| a.id == wanted) {
         return Ok(a.clone());
@@ -45,9 +46,10 @@ pub fn find_actor(store: &SqliteStore, wanted: &str) -> anyhow::Result<StoredAct
     match hits.as_slice() {
         [one] => Ok((*one).clone()),
         [] => anyhow::bail!(
-            "no actor `{wanted}` in {} ({} actors stored; `theater-supervisor tree --data DIR` lists them)",
-            store.path().display(),
-            actors.len()
+            "no actor `{wanted}` in {} ({} actors stored; `theater-supervisor tree {}` lists them)",
+            store.describe(),
+            actors.len(),
+            store.option_hint()
         ),
         many => anyhow::bail!(
             "`{wanted}` matches {} actors ({}); give more of the id",

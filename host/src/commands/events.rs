@@ -1,9 +1,10 @@
-//! `theater-supervisor events --data DIR ACTOR [--json]`: print one stored actor's chain.
+//! `theater-supervisor events [--data DIR | --store URL] ACTOR [--json]`: print one stored
+//! actor's chain.
 
-use super::data;
+use super::{data, store_select};
 use crate::events_file::{ActorEvents, EventsFile};
-use crate::store::Storage;
 use std::path::PathBuf;
+use store_select::ReadStore;
 
 /// Prints one actor's stored event chain, oldest first.
 #[derive(clap::Parser, Debug)]
@@ -11,6 +12,10 @@ pub struct EventsCommand {
     /// Data directory of `run --data` (default: see `run --help`).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Read the PostgreSQL event store at this URL instead of a data directory
+    /// (postgres://user@host:port/dbname; `?schema=NAME` picks the schema, default `theater`).
+    #[arg(long, value_name = "URL", conflicts_with = "data", value_parser = store_select::parse_store_url)]
+    pub store: Option<String>,
     /// Actor id, or a unique prefix of it.
     pub actor: String,
     /// Print the chain as JSON (the `--events` file format, with this one actor).
@@ -21,8 +26,7 @@ pub struct EventsCommand {
 impl EventsCommand {
     /// Prints the chain; returns 0.
     pub fn exec(self) -> anyhow::Result<i32> {
-        let dir = data::dir_or_default(self.data.as_deref());
-        let store = data::open(&dir)?;
+        let store = ReadStore::open(self.data.as_deref(), self.store.as_deref())?;
         let actor = data::find_actor(&store, &self.actor)?;
         let events = store.events(&actor.id, 0)?;
         if self.json {

@@ -3,6 +3,7 @@
 pub mod data;
 mod events;
 mod run;
+pub mod store_select;
 mod tree;
 mod verify;
 

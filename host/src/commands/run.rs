@@ -1,7 +1,8 @@
 //! `theater-supervisor run MANIFEST`: run a root actor and its tree, printing every log line.
 
 use super::data;
-use crate::store::{Durability, SqliteStore, StoreOptions};
+use super::store_select::{self, HostStore};
+use crate::store::{Durability, PostgresOptions, PostgresStore, SqliteStore, StoreOptions};
 use crate::{ActorSystem, LogLine, RootOutcome, SystemConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use std::sync::Arc;
 /// actor's chain, status and last state are kept in the event store of the data directory.
 #[derive(clap::Parser, Debug)]
 pub struct RunCommand {
-    /// The root actor's manifest (TOML); not with `--resume`.
-    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    /// The root actor's manifest (TOML); not with `--resume` or `--standby`.
+    #[arg(required_unless_present_any = ["resume", "standby"], conflicts_with_all = ["resume", "standby"])]
     pub manifest: Option<PathBuf>,
     /// When the run ends, write every actor's event chain to this file as JSON.
     #[arg(long, value_name = "FILE")]
@@ -29,12 +30,30 @@ pub struct RunCommand {
     #[arg(long)]
     pub fsync: bool,
     /// Keep nothing on disk (no event store).
-    #[arg(long, conflicts_with_all = ["data", "resume", "fsync", "store_stall_ms"])]
+    #[arg(long, conflicts_with_all = ["data", "resume", "fsync", "store_stall_ms", "store"])]
     pub no_store: bool,
     /// How long a failing event store (a full disk, a busy database) may keep retrying before
     /// the host gives up and stops every actor; meanwhile supervisor operations wait.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub store_stall_ms: u64,
+    // Many hosts (CONTRACT §9): a shared PostgreSQL store, leases, standbys.
+    /// Keep the event store in the PostgreSQL database at this URL, shared with other hosts,
+    /// instead of a data directory (postgres://user@host:port/dbname; `?schema=NAME` picks the
+    /// schema, default `theater`). Each tree is owned by one host under a lease.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["data", "fsync"], value_parser = store_select::parse_store_url)]
+    pub store: Option<String>,
+    /// This host's id: the owner of its trees' leases, recorded in every `lifecycle.start`
+    /// event. Default with `--store`: hostname-pid.
+    #[arg(long, value_name = "NAME")]
+    pub host_id: Option<String>,
+    /// Length of the tree leases this host takes and renews (with `--store`); a host that
+    /// cannot renew for this long loses its trees to another host.
+    #[arg(long, value_name = "MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub lease_ms: u64,
+    /// Start no root: watch the leases of the store and take over (and resume, as `--resume`
+    /// does) every tree whose lease expires, until Ctrl-C.
+    #[arg(long, requires = "store")]
+    pub standby: bool,
 }
 
 /// First 8 characters of an id, as printed in log lines.
@@ -62,33 +81,45 @@ impl RunCommand {
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
             println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
         });
-        let store = if self.no_store {
-            None
-        } else {
-            let dir = data::dir_or_default(self.data.as_deref());
-            let durability = if self.fsync {
-                Durability::Fsync
-            } else {
-                Durability::Process
-            };
-            let store = Arc::new(SqliteStore::open_with(
-                &dir,
-                StoreOptions {
-                    durability,
-                    stall_timeout: std::time::Duration::from_millis(self.store_stall_ms),
-                },
-            )?);
-            eprintln!("event store: {}", store.path().display());
-            Some(store)
+        let store = self.open_store()?;
+        if let Some(store) = &store {
+            eprintln!("event store: {}", store.describe());
+        }
+        let pg = match &store {
+            Some(HostStore::Postgres(p)) => Some(p.clone()),
+            _ => None,
         };
         let system = ActorSystem::new(SystemConfig {
             log_sink: Some(sink),
-            storage: store.clone().map(|s| s as Arc<dyn crate::store::Storage>),
+            storage: store.as_ref().map(HostStore::storage),
+            host_id: pg
+                .as_ref()
+                .map(|p| p.host_id().to_string())
+                .or(self.host_id.clone()),
             ..SystemConfig::default()
         })?;
-        let started = match &self.manifest {
-            Some(m) => system.start_root(m).await.map_err(|e| e.to_string()),
-            None => match system.resume().await {
+        if let Some(pg) = &pg
+            && self.standby
+        {
+            eprintln!(
+                "standby: host {} watches the leases of {}",
+                pg.host_id(),
+                pg.target()
+            );
+            tokio::select! {
+                _ = crate::cluster::take_part(&system, pg.clone(), print_cluster_event) => {}
+                _ = interrupt.recv() => eprintln!("interrupted: stopping the trees this host runs"),
+            }
+            system.shutdown().await;
+            self.write_events(&system)?;
+            drop(system);
+            pg.close();
+            return Ok(130);
+        }
+        let started = match (&self.manifest, &pg) {
+            (Some(m), _) => system.start_root(m).await.map_err(|e| e.to_string()),
+            (None, Some(pg)) => resume_shared(&system, pg).await,
+            (None, None) => match system.resume().await {
                 Ok(report) => {
                     eprintln!(
                         "resumed {} actors: {}",
@@ -120,8 +151,17 @@ impl RunCommand {
             }
         };
         tracing::info!(%root, "root actor started");
+        let take_part = async {
+            match &pg {
+                Some(pg) => {
+                    crate::cluster::take_part(&system, pg.clone(), print_cluster_event).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         let outcome = tokio::select! {
             o = system.wait_root() => o,
+            _ = take_part => unreachable!("take_part runs until cancelled"),
             _ = interrupt.recv() => {
                 eprintln!("interrupted: stopping the actor tree");
                 system.shutdown().await;
@@ -147,6 +187,12 @@ impl RunCommand {
                 1
             }
             RootOutcome::Stopped => 130,
+            RootOutcome::LeaseLost(why) => {
+                eprintln!(
+                    "error: another host took this tree over, so this host dropped its copy (nothing more was written here): {why}"
+                );
+                4
+            }
             RootOutcome::StoreFailed(why) => {
                 eprintln!(
                     "error: the event store failed, so every actor was stopped (nothing more could be recorded): {why}"
@@ -154,6 +200,40 @@ impl RunCommand {
                 3
             }
         })
+    }
+
+    /// The store of `--data` (default) or `--store`; `None` with `--no-store`.
+    fn open_store(&self) -> anyhow::Result<Option<HostStore>> {
+        if self.no_store {
+            return Ok(None);
+        }
+        let stall_timeout = std::time::Duration::from_millis(self.store_stall_ms);
+        if let Some(url) = &self.store {
+            let mut options = PostgresOptions {
+                lease: std::time::Duration::from_millis(self.lease_ms),
+                stall_timeout,
+                ..PostgresOptions::default()
+            };
+            if let Some(id) = &self.host_id {
+                options.host_id = id.clone();
+            }
+            return Ok(Some(HostStore::Postgres(Arc::new(PostgresStore::open(
+                url, options,
+            )?))));
+        }
+        let dir = data::dir_or_default(self.data.as_deref());
+        let durability = if self.fsync {
+            Durability::Fsync
+        } else {
+            Durability::Process
+        };
+        Ok(Some(HostStore::Sqlite(Arc::new(SqliteStore::open_with(
+            &dir,
+            StoreOptions {
+                durability,
+                stall_timeout,
+            },
+        )?))))
     }
 
     fn write_events(&self, system: &ActorSystem) -> anyhow::Result<()> {
@@ -169,5 +249,59 @@ impl RunCommand {
             );
         }
         Ok(())
+    }
+}
+
+/// `run --store URL --resume`: takes over every tree whose lease expired and resumes it; the
+/// first one's root is the run's root.
+async fn resume_shared(system: &ActorSystem, pg: &Arc<PostgresStore>) -> Result<String, String> {
+    let mut root = None;
+    for e in crate::cluster::take_over_expired(system, pg).await {
+        if let crate::cluster::ClusterEvent::TookOver { root: r, .. } = &e
+            && root.is_none()
+        {
+            root = Some(r.clone());
+        }
+        print_cluster_event(e);
+    }
+    root.ok_or_else(|| {
+        let s = pg.clone();
+        let live = s
+            .leases()
+            .map(|l| l.iter().filter(|l| !l.ended).count())
+            .unwrap_or(0);
+        if live > 0 {
+            format!("nothing to resume: the {live} live trees in the store are owned by hosts whose leases have not expired (`theater-supervisor tree --store URL` shows them)")
+        } else {
+            "nothing to resume: no tree in the store was running".to_string()
+        }
+    })
+}
+
+/// Prints what the host did as a member of the hosts sharing the store.
+fn print_cluster_event(e: crate::cluster::ClusterEvent) {
+    use crate::cluster::ClusterEvent;
+    match e {
+        ClusterEvent::Lost { root, why, actors } => eprintln!(
+            "lease lost: tree {root} belongs to another host now ({why}); dropped this host's copy ({actors} actors), nothing more written here"
+        ),
+        ClusterEvent::TookOver {
+            root,
+            from,
+            epoch,
+            resumed,
+            failed,
+            expired_ms,
+            took,
+        } => {
+            eprintln!(
+                "took over tree {root} from host {from} (epoch {epoch}, lease expired {expired_ms} ms ago): resumed {resumed} actors in {} ms",
+                took.as_millis()
+            );
+            for (id, why) in failed {
+                eprintln!("not resumed: {id}: {why}");
+            }
+        }
+        ClusterEvent::Error(e) => eprintln!("error: {e}"),
     }
 }

@@ -1,9 +1,8 @@
 //! `theater-supervisor verify FILE` / `verify --data DIR`: check every chain of an `--events`
 //! file or of a data directory's event store.
 
-use super::data;
+use super::store_select::{self, ReadStore};
 use crate::events_file::EventsFile;
-use crate::store::Storage;
 use std::path::PathBuf;
 
 /// Verifies every actor's chain in an events file written by `run --events`, or in the event
@@ -11,24 +10,30 @@ use std::path::PathBuf;
 #[derive(clap::Parser, Debug)]
 pub struct VerifyCommand {
     /// The events file (JSON).
-    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    #[arg(required_unless_present_any = ["data", "store"], conflicts_with_all = ["data", "store"])]
     pub file: Option<PathBuf>,
     /// Verify the event store of this data directory instead.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Read the PostgreSQL event store at this URL instead of a data directory
+    /// (postgres://user@host:port/dbname; `?schema=NAME` picks the schema, default `theater`).
+    #[arg(long, value_name = "URL", conflicts_with = "data", value_parser = store_select::parse_store_url)]
+    pub store: Option<String>,
 }
 
 impl VerifyCommand {
     /// Prints one line per actor; returns 0 when every chain verifies, 1 otherwise.
     pub fn exec(self) -> anyhow::Result<i32> {
-        match (&self.file, &self.data) {
-            (Some(file), _) => Self::file(file.clone()),
-            (None, dir) => Self::store(data::dir_or_default(dir.as_deref())),
+        match &self.file {
+            Some(file) => Self::file(file.clone()),
+            None => Self::stored(&ReadStore::open(
+                self.data.as_deref(),
+                self.store.as_deref(),
+            )?),
         }
     }
 
-    fn store(dir: PathBuf) -> anyhow::Result<i32> {
-        let store = data::open(&dir)?;
+    fn stored(store: &ReadStore) -> anyhow::Result<i32> {
         let actors = store.actors()?;
         let mut problems = Vec::new();
         let mut events = 0usize;

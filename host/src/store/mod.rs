@@ -22,8 +22,12 @@
 //! is written; the actor system stops every actor when it sees that. Appends never replace a
 //! stored event: positions are unique per actor and a conflict is an error.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{
+    LeaseInfo, LeaseLost, PostgresOptions, PostgresStore, default_host_id, is_postgres_url,
+};
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::actor::ActorId;
@@ -178,4 +182,23 @@ impl ChainSink for StoreSink {
             event: event.clone(),
         });
     }
+}
+
+/// The actors of the tree rooted at `root`, in the order given (creation order: parents before
+/// their children).
+pub fn tree_members(actors: Vec<StoredActor>, root: &str) -> Vec<StoredActor> {
+    let mut members = std::collections::HashSet::new();
+    actors
+        .into_iter()
+        .filter(|a| {
+            let is = match &a.parent {
+                None => a.id == root,
+                Some(p) => members.contains(p),
+            };
+            if is {
+                members.insert(a.id.clone());
+            }
+            is
+        })
+        .collect()
 }

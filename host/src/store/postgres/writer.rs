@@ -1,0 +1,650 @@
+//! The writer task: group commit of queued writes, retries, health, fencing.
+//!
+//! Whatever is queued when a transaction starts goes into it (up to [`BATCH`] writes), so
+//! concurrent operations share one round trip and one commit. A batch that fails with a
+//! transient error (connection lost, server restarting, disk full) stays at the head of the
+//! queue and is retried with backoff; later writes queue behind it, so a chain never gets a gap.
+//! The store fails for good on a conflicting event (a position already stored with another hash:
+//! nothing is overwritten) or when nothing could be committed for the stall timeout; then every
+//! barrier gets the error. A write the database refuses because its tree's lease moved to
+//! another host (a newer epoch) is dropped with the rest of that tree's queued writes, and the
+//! lease is reported lost.
+
+use super::lease::Leases;
+use super::{describe, schema, status_name};
+use crate::store::StoreHealth;
+use crate::store::{StoreWrite, StoredManifest};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use theater_core::status::ActorStatus;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most writes in one transaction.
+pub(super) const BATCH: usize = 4096;
+
+/// A write with the tree and lease epoch it is written under.
+pub(super) struct Routed {
+    pub write: StoreWrite,
+    /// `None`: refused before queueing (no lease held for its tree), with the reason.
+    pub tree: Result<(String, i64), String>,
+    /// The write stores a new root: its lease row (epoch 1) is created in the same transaction.
+    pub new_root: bool,
+}
+
+pub(super) enum Msg {
+    Write(Box<Routed>),
+    Sync(oneshot::Sender<Result<(), String>>),
+    Close(std::sync::mpsc::Sender<()>),
+}
+
+struct Pending {
+    seq: u64,
+    routed: Routed,
+}
+
+struct Waiter {
+    /// Covers writes with `seq < target`.
+    target: u64,
+    /// Target of the barrier before it: refusals in `[from, target)` fail this barrier.
+    from: u64,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+pub(super) struct Writer {
+    pub pool: deadpool_postgres::Pool,
+    pub leases: Arc<Leases>,
+    pub host: String,
+    pub lease: Duration,
+    pub stall_timeout: Duration,
+    pub health: watch::Sender<StoreHealth>,
+    /// Transactions committed so far.
+    pub commits: Arc<std::sync::atomic::AtomicU64>,
+}
+
+enum CommitError {
+    /// The tree's lease moved on: drop its writes carrying `epoch` or older.
+    Fenced {
+        root: String,
+        epoch: i64,
+        why: String,
+    },
+    /// Fails the store for good.
+    Fatal(String),
+    /// Retried.
+    Transient(String),
+}
+
+impl Writer {
+    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut waiters: VecDeque<Waiter> = VecDeque::new();
+        let mut refused: BTreeMap<u64, String> = BTreeMap::new();
+        let mut queued: u64 = 0;
+        let mut last_target: u64 = 0;
+        let mut failed: Option<String> = None;
+        let mut stalled_since: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(10);
+        let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
+        loop {
+            // Wait for work unless some is pending (or we retry after a backoff).
+            if pending.is_empty() && closing.is_none() {
+                match rx.recv().await {
+                    Some(m) => self.take(
+                        m,
+                        &mut pending,
+                        &mut waiters,
+                        &mut refused,
+                        &mut queued,
+                        &mut last_target,
+                        &mut closing,
+                        &failed,
+                    ),
+                    None => break,
+                }
+            }
+            while pending.len() < BATCH
+                && let Ok(m) = rx.try_recv()
+            {
+                self.take(
+                    m,
+                    &mut pending,
+                    &mut waiters,
+                    &mut refused,
+                    &mut queued,
+                    &mut last_target,
+                    &mut closing,
+                    &failed,
+                );
+            }
+            if let Some(e) = &failed {
+                pending.clear();
+                for w in waiters.drain(..) {
+                    let _ = w.done.send(Err(e.clone()));
+                }
+            }
+            if !pending.is_empty() {
+                let n = pending.len().min(BATCH);
+                match self.commit(pending.range(..n)).await {
+                    Ok(()) => {
+                        self.commits
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.confirm(pending.range(..n));
+                        pending.drain(..n);
+                        stalled_since = None;
+                        backoff = Duration::from_millis(10);
+                        self.health.send_if_modified(|h| {
+                            let changed = !matches!(h, StoreHealth::Healthy);
+                            *h = StoreHealth::Healthy;
+                            changed
+                        });
+                    }
+                    Err(CommitError::Fenced { root, epoch, why }) => {
+                        pending.retain(|p| match &p.routed.tree {
+                            Ok((r, e)) if *r == root && *e <= epoch => {
+                                refused.insert(p.seq, why.clone());
+                                false
+                            }
+                            _ => true,
+                        });
+                        self.leases.lose(&root, Some(epoch), why);
+                    }
+                    Err(CommitError::Fatal(e)) => {
+                        tracing::error!(error = %e, "event store failed for good");
+                        self.health.send_replace(StoreHealth::Failed(e.clone()));
+                        failed = Some(e);
+                        continue;
+                    }
+                    Err(CommitError::Transient(e)) => {
+                        let since = *stalled_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.stall_timeout {
+                            let e = format!(
+                                "nothing could be committed for {} ms: {e}",
+                                self.stall_timeout.as_millis()
+                            );
+                            tracing::error!(error = %e, "event store failed for good");
+                            self.health.send_replace(StoreHealth::Failed(e.clone()));
+                            failed = Some(e);
+                            continue;
+                        }
+                        tracing::warn!(error = %e, "event store: a batch failed; it stays queued and is retried");
+                        self.health.send_if_modified(|h| {
+                            let new = StoreHealth::Degraded(e.clone());
+                            let changed = *h != new;
+                            *h = new;
+                            changed
+                        });
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+            // Answer the barriers whose writes are all done.
+            let done_upto = pending.front().map_or(queued, |p| p.seq);
+            while waiters.front().is_some_and(|w| w.target <= done_upto) {
+                let w = waiters.pop_front().expect("front");
+                let why = refused.range(w.from..w.target).next().map(|(_, why)| why);
+                let _ = w.done.send(match why {
+                    Some(why) => Err(format!("a write was refused: {why}")),
+                    None => Ok(()),
+                });
+            }
+            let keep_from = waiters.front().map_or(last_target, |w| w.from);
+            refused = refused.split_off(&keep_from);
+            if let Some(done) = &closing
+                && (pending.is_empty() || failed.is_some())
+            {
+                let _ = done.send(());
+                break;
+            }
+        }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the loop's own state, split out to keep the loop readable"
+    )]
+    fn take(
+        &self,
+        m: Msg,
+        pending: &mut VecDeque<Pending>,
+        waiters: &mut VecDeque<Waiter>,
+        refused: &mut BTreeMap<u64, String>,
+        queued: &mut u64,
+        last_target: &mut u64,
+        closing: &mut Option<std::sync::mpsc::Sender<()>>,
+        failed: &Option<String>,
+    ) {
+        match m {
+            Msg::Write(routed) => {
+                let seq = *queued;
+                *queued += 1;
+                if let Err(why) = &routed.tree {
+                    refused.insert(seq, why.clone());
+                } else if failed.is_none() {
+                    pending.push_back(Pending {
+                        seq,
+                        routed: *routed,
+                    });
+                }
+            }
+            Msg::Sync(done) => {
+                if let Some(e) = failed {
+                    let _ = done.send(Err(e.clone()));
+                    return;
+                }
+                waiters.push_back(Waiter {
+                    target: *queued,
+                    from: *last_target,
+                    done,
+                });
+                *last_target = *queued;
+            }
+            Msg::Close(done) => *closing = Some(done),
+        }
+    }
+
+    /// Marks the leases created by a committed batch as existing (renewal starts for them).
+    fn confirm<'a>(&self, batch: impl Iterator<Item = &'a Pending>) {
+        let roots: Vec<&str> = batch
+            .filter(|p| p.routed.new_root)
+            .filter_map(|p| p.routed.tree.as_ref().ok().map(|(r, _)| r.as_str()))
+            .collect();
+        if roots.is_empty() {
+            return;
+        }
+        let mut r = self.leases.routing();
+        for root in roots {
+            if let Some(h) = r.held.get_mut(root) {
+                h.confirmed = true;
+                h.renewed = Instant::now();
+            }
+        }
+    }
+
+    async fn commit<'a>(
+        &self,
+        batch: impl Iterator<Item = &'a Pending>,
+    ) -> Result<(), CommitError> {
+        let rows = Rows::collect(batch);
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| CommitError::Transient(format!("cannot connect: {e}")))?;
+        let tx = client.transaction().await.map_err(classify)?;
+        rows.apply(&tx, &self.host, self.lease).await?;
+        tx.commit().await.map_err(classify)
+    }
+}
+
+/// Sorts a database error into the three kinds.
+fn classify(e: tokio_postgres::Error) -> CommitError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        if code == schema::FENCED {
+            let root = db.detail().unwrap_or_default().to_string();
+            let epoch = db.hint().and_then(|h| h.parse().ok()).unwrap_or(i64::MAX);
+            return CommitError::Fenced {
+                root,
+                epoch,
+                why: db.message().to_string(),
+            };
+        }
+        // Integrity (23), syntax/undefined objects (42), and our own raised errors (P0):
+        // retrying cannot help.
+        if code.starts_with("23") || code.starts_with("42") || code.starts_with("P0") {
+            return CommitError::Fatal(describe(&e));
+        }
+    }
+    CommitError::Transient(describe(&e))
+}
+
+/// One batch as column arrays, one statement per table.
+#[derive(Default)]
+struct Rows {
+    new_roots: Vec<String>,
+    actors: ActorRows,
+    events: EventRows,
+    /// The last state per actor.
+    states: HashMap<String, Latest<Option<Vec<u8>>>>,
+    /// The last status and restart count per actor.
+    statuses: HashMap<String, Latest<(ActorStatus, u32)>>,
+    /// Roots whose tree ended in this batch: (root, epoch).
+    ended: Vec<(String, i64)>,
+}
+
+/// The latest value of an actor's state or status in a batch.
+struct Latest<T> {
+    root: String,
+    epoch: i64,
+    value: T,
+    /// `false` (from a new actor's record): written only if none is stored yet.
+    upsert: bool,
+}
+
+#[derive(Default)]
+struct ActorRows {
+    id: Vec<String>,
+    root: Vec<String>,
+    epoch: Vec<i64>,
+    parent: Vec<Option<String>>,
+    name: Vec<String>,
+    manifest_path: Vec<Option<String>>,
+    manifest_text: Vec<Option<String>>,
+    manifest_dir: Vec<Option<String>>,
+    start_mode: Vec<String>,
+    start_bytes: Vec<Option<Vec<u8>>>,
+}
+
+#[derive(Default)]
+struct EventRows {
+    actor: Vec<String>,
+    idx: Vec<i64>,
+    root: Vec<String>,
+    epoch: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+    parent_hash: Vec<Option<Vec<u8>>>,
+    event_type: Vec<String>,
+    data: Vec<Vec<u8>>,
+    ts: Vec<i64>,
+    description: Vec<Option<String>>,
+}
+
+impl Rows {
+    fn collect<'a>(batch: impl Iterator<Item = &'a Pending>) -> Self {
+        let mut rows = Rows::default();
+        for p in batch {
+            let Ok((root, epoch)) = &p.routed.tree else {
+                continue;
+            };
+            let (root, epoch) = (root.clone(), *epoch);
+            if p.routed.new_root {
+                rows.new_roots.push(root.clone());
+            }
+            match &p.routed.write {
+                StoreWrite::Actor(a) => {
+                    let (path, text, dir) = match &a.manifest {
+                        StoredManifest::Path(p) => (Some(p.display().to_string()), None, None),
+                        StoredManifest::Inline { text, dir } => {
+                            (None, Some(text.clone()), Some(dir.display().to_string()))
+                        }
+                    };
+                    let r = &mut rows.actors;
+                    r.id.push(a.id.clone());
+                    r.root.push(root.clone());
+                    r.epoch.push(epoch);
+                    r.parent.push(a.parent.clone());
+                    r.name.push(a.name.clone());
+                    r.manifest_path.push(path);
+                    r.manifest_text.push(text);
+                    r.manifest_dir.push(dir);
+                    r.start_mode.push(a.start_mode.clone());
+                    r.start_bytes.push(a.start_bytes.clone());
+                    rows.states.entry(a.id.clone()).or_insert(Latest {
+                        root: root.clone(),
+                        epoch,
+                        value: a.state.clone(),
+                        upsert: false,
+                    });
+                    rows.statuses.entry(a.id.clone()).or_insert(Latest {
+                        root,
+                        epoch,
+                        value: (a.status, a.restarts),
+                        upsert: false,
+                    });
+                }
+                StoreWrite::Event {
+                    actor,
+                    index,
+                    event,
+                } => {
+                    let r = &mut rows.events;
+                    r.actor.push(actor.clone());
+                    r.idx.push(*index as i64);
+                    r.root.push(root);
+                    r.epoch.push(epoch);
+                    r.hash.push(event.hash.to_vec());
+                    r.parent_hash.push(event.parent_hash.map(|h| h.to_vec()));
+                    r.event_type.push(event.event_type.clone());
+                    r.data.push(event.data.clone());
+                    r.ts.push(event.timestamp as i64);
+                    r.description.push(event.description.clone());
+                }
+                StoreWrite::State { actor, state } => {
+                    rows.states.insert(
+                        actor.clone(),
+                        Latest {
+                            root,
+                            epoch,
+                            value: state.clone(),
+                            upsert: true,
+                        },
+                    );
+                }
+                StoreWrite::Status {
+                    actor,
+                    status,
+                    restarts,
+                } => {
+                    if *actor == root
+                        && matches!(status, ActorStatus::Stopped | ActorStatus::Failed)
+                    {
+                        rows.ended.push((root.clone(), epoch));
+                    }
+                    rows.statuses.insert(
+                        actor.clone(),
+                        Latest {
+                            root,
+                            epoch,
+                            value: (*status, *restarts),
+                            upsert: true,
+                        },
+                    );
+                }
+            }
+        }
+        rows
+    }
+
+    async fn apply(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        host: &str,
+        lease: Duration,
+    ) -> Result<(), CommitError> {
+        if !self.new_roots.is_empty() {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO leases (root, owner, epoch, expires_at)
+                     SELECT r, $2, 1, now() + $3 * interval '1 millisecond' FROM unnest($1::text[]) r
+                     ON CONFLICT (root) DO NOTHING",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&self.new_roots, &host, &(lease.as_millis() as f64)])
+                .await
+                .map_err(classify)?;
+        }
+        let a = &self.actors;
+        if !a.id.is_empty() {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO actors (id, root, epoch, parent, name, manifest_path, manifest_text,
+                                         manifest_dir, start_mode, start_bytes)
+                     SELECT id, root, epoch, parent, name, mp, mt, md, sm, sb
+                       FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
+                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
+                            WITH ORDINALITY AS u(id, root, epoch, parent, name, mp, mt, md, sm, sb, ord)
+                      ORDER BY ord
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(
+                &st,
+                &[
+                    &a.id,
+                    &a.root,
+                    &a.epoch,
+                    &a.parent,
+                    &a.name,
+                    &a.manifest_path,
+                    &a.manifest_text,
+                    &a.manifest_dir,
+                    &a.start_mode,
+                    &a.start_bytes,
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        }
+        let e = &self.events;
+        if !e.actor.is_empty() {
+            // An event already stored at the same position with the same hash is this host's own
+            // earlier commit whose acknowledgement was lost (a retried batch): kept as it is. Any
+            // other stored event there is a conflict: the store fails, nothing is overwritten.
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO events (actor, idx, root, epoch, hash, parent_hash, event_type,
+                                         data, ts, description)
+                     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
+                                          $5::bytea[], $6::bytea[], $7::text[], $8::bytea[],
+                                          $9::int8[], $10::text[])
+                     ON CONFLICT (actor, idx) DO NOTHING",
+                )
+                .await
+                .map_err(classify)?;
+            let inserted = tx
+                .execute(
+                    &st,
+                    &[
+                        &e.actor,
+                        &e.idx,
+                        &e.root,
+                        &e.epoch,
+                        &e.hash,
+                        &e.parent_hash,
+                        &e.event_type,
+                        &e.data,
+                        &e.ts,
+                        &e.description,
+                    ],
+                )
+                .await
+                .map_err(classify)?;
+            if inserted < e.actor.len() as u64 {
+                let st = tx
+                    .prepare_cached(
+                        "SELECT u.actor, u.idx FROM unnest($1::text[], $2::int8[], $3::bytea[])
+                                AS u(actor, idx, hash)
+                           JOIN events s ON s.actor = u.actor AND s.idx = u.idx
+                          WHERE s.hash <> u.hash LIMIT 1",
+                    )
+                    .await
+                    .map_err(classify)?;
+                if let Some(row) = tx
+                    .query_opt(&st, &[&e.actor, &e.idx, &e.hash])
+                    .await
+                    .map_err(classify)?
+                {
+                    return Err(CommitError::Fatal(format!(
+                        "actor {}: event {} is already stored with another hash (a conflicting write; nothing was overwritten)",
+                        row.get::<_, String>(0),
+                        row.get::<_, i64>(1)
+                    )));
+                }
+            }
+        }
+        for upsert in [false, true] {
+            self.write_states(tx, upsert).await?;
+            self.write_statuses(tx, upsert).await?;
+        }
+        if !self.ended.is_empty() {
+            let (roots, epochs): (Vec<&str>, Vec<i64>) =
+                self.ended.iter().map(|(r, e)| (r.as_str(), *e)).unzip();
+            let st = tx
+                .prepare_cached(
+                    "UPDATE leases l SET ended = true, changed_at = now()
+                       FROM unnest($1::text[], $2::int8[]) AS h(root, epoch)
+                      WHERE l.root = h.root AND l.epoch = h.epoch",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&roots, &epochs])
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    async fn write_states(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        upsert: bool,
+    ) -> Result<(), CommitError> {
+        let (mut actor, mut root, mut epoch, mut state) = (vec![], vec![], vec![], vec![]);
+        for (a, l) in &self.states {
+            if l.upsert == upsert {
+                actor.push(a.as_str());
+                root.push(l.root.as_str());
+                epoch.push(l.epoch);
+                state.push(l.value.as_deref());
+            }
+        }
+        if actor.is_empty() {
+            return Ok(());
+        }
+        let sql = if upsert {
+            "INSERT INTO states (actor, root, epoch, state)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bytea[])
+             ON CONFLICT (actor) DO UPDATE SET state = excluded.state, epoch = excluded.epoch,
+                                               root = excluded.root"
+        } else {
+            "INSERT INTO states (actor, root, epoch, state)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bytea[])
+             ON CONFLICT (actor) DO NOTHING"
+        };
+        let st = tx.prepare_cached(sql).await.map_err(classify)?;
+        tx.execute(&st, &[&actor, &root, &epoch, &state])
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn write_statuses(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        upsert: bool,
+    ) -> Result<(), CommitError> {
+        let (mut actor, mut root, mut epoch, mut status, mut restarts) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for (a, l) in &self.statuses {
+            if l.upsert == upsert {
+                actor.push(a.as_str());
+                root.push(l.root.as_str());
+                epoch.push(l.epoch);
+                status.push(status_name(l.value.0));
+                restarts.push(l.value.1 as i32);
+            }
+        }
+        if actor.is_empty() {
+            return Ok(());
+        }
+        let sql = if upsert {
+            "INSERT INTO statuses (actor, root, epoch, status, restarts)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int4[])
+             ON CONFLICT (actor) DO UPDATE SET status = excluded.status,
+                 restarts = excluded.restarts, epoch = excluded.epoch, root = excluded.root"
+        } else {
+            "INSERT INTO statuses (actor, root, epoch, status, restarts)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int4[])
+             ON CONFLICT (actor) DO NOTHING"
+        };
+        let st = tx.prepare_cached(sql).await.map_err(classify)?;
+        tx.execute(&st, &[&actor, &root, &epoch, &status, &restarts])
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}

@@ -30,6 +30,13 @@ compose: adapter
 build:
     cargo build --workspace
 
+# Install the CLI (release build) as ~/.cargo/bin/theater-supervisor (ARGS go to cargo install,
+# e.g. `just install --root ~/.local`), then build the guest adapter that the projects of
+# `theater-supervisor new` plug into their supervisors (target/adapter/).
+install *args:
+    cargo install --path host --locked {{args}}
+    scripts/build-adapter.sh
+
 # The PostgreSQL store's tests get a private cluster (scripts/pg-test-cluster.sh, URL in
 # THEATER_TEST_PG_URL), stopped again afterwards, also when tests fail.
 # Build the guests and the compositions, then run every host unit test and end-to-end test.

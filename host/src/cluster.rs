@@ -40,9 +40,9 @@ pub enum ClusterEvent {
     Error(String),
 }
 
-/// How often expired leases are looked for: a quarter of the lease, at most every 500 ms.
+/// How often expired leases are looked for: a tenth of the lease, at least every 250 ms.
 pub fn scan_interval(lease: Duration) -> Duration {
-    (lease / 4).clamp(Duration::from_millis(20), Duration::from_millis(500))
+    (lease / 10).clamp(Duration::from_millis(20), Duration::from_millis(250))
 }
 
 /// Runs until cancelled (drop the future): drops the trees whose lease this host loses and

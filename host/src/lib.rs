@@ -24,6 +24,22 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Requests, messages, an external stop and a chain (the README's embedding example):
+//!
+//! ```no_run
+//! use theater_supervisor::{ActorSystem, RootOutcome, SystemConfig};
+//! # async fn demo() -> anyhow::Result<()> {
+//! let system = ActorSystem::new(SystemConfig::default())?;
+//! let root = system.start_root("demo/root.toml").await?;   // returns after init succeeded
+//! let reply = system.request(&root, b"hello".to_vec()).await?; // handle-request
+//! system.send(&root, b"tick".to_vec())?;                       // handle-send
+//! system.stop_actor(&root).await?;  // external stop: the parent (if any) gets handle-child-external-stop
+//! let chain = system.chain(&root).unwrap();                   // any actor's chain, also after it stopped
+//! theater_supervisor::chain::verify(&chain, None)?;
+//! let outcome: RootOutcome = system.wait_root().await;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 mod actor;

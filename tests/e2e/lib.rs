@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: fixtures (manifests in a temporary directory pointing at the
 //! guest components built by `just guests`) and a driver for the `supervisor-parent` test actor.
 
+pub mod shell;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use theater_supervisor::{ActorId, ActorSystem, SystemConfig};

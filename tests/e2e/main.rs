@@ -17,4 +17,7 @@ mod model;
 mod notifications;
 mod operations;
 mod permissions;
+mod readme;
 mod resume;
+mod signals;
+mod templates;

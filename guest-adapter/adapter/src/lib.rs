@@ -23,6 +23,7 @@ use bindings::exports::theater::supervision::supervisor::{
     RestartMode, RestartType, Strategy, SupervisorFlags, WitActorError,
 };
 use bindings::theater::extension::{child_control, timer};
+use bindings::theater::simple::types::WitErrorType;
 use bindings::theater::simple::{runtime, supervisor as raw};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -49,6 +50,26 @@ enum End {
     Exited,
     /// `handle-child-external-stop`: stopped gracefully by someone else (OTP's `shutdown`).
     ExternalStop,
+}
+
+/// `internal: handle-send returned err: ...`: the error's kind (its WIT name) and its text
+/// (UTF-8, lossy).
+fn describe(error: &WitActorError) -> String {
+    let kind = match error.error_type {
+        WitErrorType::OperationTimeout => "operation-timeout",
+        WitErrorType::ChannelClosed => "channel-closed",
+        WitErrorType::ShuttingDown => "shutting-down",
+        WitErrorType::FunctionNotFound => "function-not-found",
+        WitErrorType::TypeMismatch => "type-mismatch",
+        WitErrorType::Internal => "internal",
+        WitErrorType::SerializationError => "serialization-error",
+        WitErrorType::UpdateComponentError => "update-component-error",
+        WitErrorType::Paused => "paused",
+    };
+    match &error.data {
+        Some(text) => format!("{kind}: {}", String::from_utf8_lossy(text)),
+        None => kind.to_string(),
+    }
 }
 
 impl End {
@@ -308,8 +329,8 @@ impl Supervisor {
         (base - span) + self.rng % (2 * span + 1)
     }
 
-    /// Reacts to the end of a child.
-    fn on_end(&mut self, id: &str, end: End) -> Result<Report, String> {
+    /// Reacts to the end of a child; `detail` (the error, for a failure) goes into the log line.
+    fn on_end(&mut self, id: &str, end: End, detail: Option<&str>) -> Result<Report, String> {
         if let Some(n) = self.expected_ends.get_mut(id) {
             *n -= 1;
             if *n == 0 {
@@ -326,6 +347,10 @@ impl Supervisor {
             return Ok(report(None, Action::Ignored));
         };
         let name = self.children[i].spec.name.clone();
+        let said = match detail {
+            Some(d) => format!("{} ({d})", end.says()),
+            None => end.says().to_string(),
+        };
         if self.children[i].status != ChildStatus::Running {
             return Ok(report(Some(&name), Action::Ignored));
         }
@@ -339,20 +364,14 @@ impl Supervisor {
             child.status = ChildStatus::Stopped;
             if child.spec.restart == RestartType::Temporary || child.dynamic {
                 self.children.remove(i);
-                log(&format!(
-                    "`{name}` {}; not restarted, spec removed",
-                    end.says()
-                ));
+                log(&format!("`{name}` {}; not restarted, spec removed", said));
                 return Ok(report(Some(&name), Action::Removed));
             }
-            log(&format!(
-                "`{name}` {}; not restarted (transient)",
-                end.says()
-            ));
+            log(&format!("`{name}` {}; not restarted (transient)", said));
             return Ok(report(Some(&name), Action::KeptDown));
         }
         self.children[i].status = ChildStatus::Stopped;
-        self.restart_from(i, &format!("`{name}` {}", end.says()))
+        self.restart_from(i, &format!("`{name}` {said}"))
     }
 
     /// Restarts child `i` and, by the strategy, its siblings; with backoff, schedules it.
@@ -649,16 +668,17 @@ impl Guest for Adapter {
         })
     }
 
-    fn on_child_error(child_id: String, _error: WitActorError) -> Result<Report, String> {
-        on_event(|s| s.on_end(&child_id, End::Failed))
+    fn on_child_error(child_id: String, error: WitActorError) -> Result<Report, String> {
+        let detail = describe(&error);
+        on_event(|s| s.on_end(&child_id, End::Failed, Some(&detail)))
     }
 
     fn on_child_exit(child_id: String, _data: Option<Vec<u8>>) -> Result<Report, String> {
-        on_event(|s| s.on_end(&child_id, End::Exited))
+        on_event(|s| s.on_end(&child_id, End::Exited, None))
     }
 
     fn on_child_external_stop(child_id: String) -> Result<Report, String> {
-        on_event(|s| s.on_end(&child_id, End::ExternalStop))
+        on_event(|s| s.on_end(&child_id, End::ExternalStop, None))
     }
 
     fn on_timer(tag: String) -> Result<Report, String> {

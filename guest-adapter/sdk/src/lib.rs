@@ -81,6 +81,44 @@ impl std::fmt::Display for ChildStatus {
     }
 }
 
+/// `operation-timeout`, `internal`, ...: the WIT name.
+impl std::fmt::Display for WitErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OperationTimeout => "operation-timeout",
+            Self::ChannelClosed => "channel-closed",
+            Self::ShuttingDown => "shutting-down",
+            Self::FunctionNotFound => "function-not-found",
+            Self::TypeMismatch => "type-mismatch",
+            Self::Internal => "internal",
+            Self::SerializationError => "serialization-error",
+            Self::UpdateComponentError => "update-component-error",
+            Self::Paused => "paused",
+        })
+    }
+}
+
+/// The kind, then the error text (UTF-8, lossy): `internal: handle-send returned err: ...`.
+impl std::fmt::Display for WitActorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.data {
+            Some(text) => write!(f, "{}: {}", self.error_type, String::from_utf8_lossy(text)),
+            None => write!(f, "{}", self.error_type),
+        }
+    }
+}
+
+/// The child's name (when the adapter knows it) and what the adapter did:
+/// `worker: restarted worker`, `restart scheduled in 50 ms`.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.child {
+            Some(child) => write!(f, "{child}: {}", self.action),
+            None => write!(f, "{}", self.action),
+        }
+    }
+}
+
 /// `ignored`, `restarted a, b`, `restart scheduled in 50 ms`, `kept down`, `removed`.
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,17 +135,23 @@ impl std::fmt::Display for Action {
 /// An actor's state bytes, threaded through every call by the host.
 pub type State = Option<Vec<u8>>;
 
-/// Everything a supervising actor needs in scope.
+/// Everything a supervising actor needs in scope: the [`Supervisor`] trait and its types, the
+/// builders ([`flags`], [`worker`], [`supervisor`]), and the modules for everything else:
+/// [`api`] (the adapter's high-level calls), [`raw`] (`theater:simple/supervisor`),
+/// [`runtime`] (`log`, `shutdown`, `get-chain`), [`message_server_host`] (`send`, `request` to
+/// any actor) and [`timer`] (`set-timer`, `now-ms`).
 pub mod prelude {
     pub use crate::{
         Action, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report, RestartMode,
-        RestartType, State, Strategy, Supervisor, SupervisorFlags, api, child_id, flags, raw,
-        runtime, supervisor, worker,
+        RestartType, State, Strategy, Supervisor, SupervisorFlags, WitActorError, WitErrorType,
+        api, child_id, flags, message_server_host, raw, runtime, supervisor, timer, worker,
     };
 }
 
-/// A child event as the host reported it to the parent.
-#[derive(Debug, Clone, Copy)]
+/// A child event as the host reported it to the parent. `{event}` reads
+/// `child <id> failed: internal: handle-send returned err: ...`; `{event:?}` shows the same
+/// fields, the error and exit data as text (UTF-8, lossy), never as bytes.
+#[derive(Clone, Copy)]
 pub enum ChildEvent<'a> {
     /// `handle-child-error`: the child failed.
     Error {
@@ -128,6 +172,56 @@ pub enum ChildEvent<'a> {
         /// The child's id.
         id: &'a str,
     },
+}
+
+impl ChildEvent<'_> {
+    /// The child's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Error { id, .. } | Self::Exit { id, .. } | Self::ExternalStop { id } => id,
+        }
+    }
+}
+
+/// Bytes shown as text (UTF-8, lossy), quoted, in `Debug` output.
+struct Text<'a>(&'a [u8]);
+
+impl std::fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.0))
+    }
+}
+
+impl std::fmt::Debug for ChildEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error { id, error } => f
+                .debug_struct("Error")
+                .field("id", id)
+                .field("kind", &format_args!("{}", error.error_type))
+                .field("error", &error.data.as_deref().map(Text))
+                .finish(),
+            Self::Exit { id, data } => f
+                .debug_struct("Exit")
+                .field("id", id)
+                .field("data", &data.map(Text))
+                .finish(),
+            Self::ExternalStop { id } => f.debug_struct("ExternalStop").field("id", id).finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for ChildEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error { id, error } => write!(f, "child {id} failed: {error}"),
+            Self::Exit { id, data: None } => write!(f, "child {id} exited"),
+            Self::Exit { id, data: Some(d) } => {
+                write!(f, "child {id} exited: {}", String::from_utf8_lossy(d))
+            }
+            Self::ExternalStop { id } => write!(f, "child {id} was stopped from outside"),
+        }
+    }
 }
 
 /// A supervising actor. Only [`Supervisor::children`] is required; every other method has a

@@ -1,7 +1,9 @@
 //! `theater-supervisor`: run supervision trees of WebAssembly component actors.
 
 use clap::Parser;
-use theater_supervisor::commands::{EventsCommand, RunCommand, TreeCommand, VerifyCommand};
+use theater_supervisor::commands::{
+    EventsCommand, NewCommand, RunCommand, TreeCommand, VerifyCommand,
+};
 
 /// Supervision for WebAssembly component actors (theater:simple).
 #[derive(Parser, Debug)]
@@ -15,10 +17,12 @@ enum Cli {
     Events(EventsCommand),
     /// Show the stored supervision trees with each actor's status.
     Tree(TreeCommand),
+    /// Write a new actor project (crates, manifests, build.sh) from a template.
+    New(NewCommand),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("THEATER_LOG")
@@ -26,11 +30,18 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let code = match Cli::parse() {
-        Cli::Run(c) => c.exec().await?,
-        Cli::Verify(c) => c.exec()?,
-        Cli::Events(c) => c.exec()?,
-        Cli::Tree(c) => c.exec()?,
+    let result = match Cli::parse() {
+        Cli::Run(c) => c.exec().await,
+        Cli::Verify(c) => c.exec(),
+        Cli::Events(c) => c.exec(),
+        Cli::Tree(c) => c.exec(),
+        Cli::New(c) => c.exec(),
     };
+    // One line, the causes after colons; no backtrace even with RUST_BACKTRACE set (an error
+    // here is the user's to act on, not a bug report).
+    let code = result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        1
+    });
     std::process::exit(code);
 }

@@ -1,6 +1,8 @@
 //! `theater-supervisor run MANIFEST`: run a root actor and its tree, printing every log line.
 
 use super::data;
+use super::printable::{escaped, short};
+use super::signals::{self, Signals};
 use super::store_select::{self, HostStore};
 use crate::store::{Durability, PostgresOptions, PostgresStore, SqliteStore, StoreOptions};
 use crate::{ActorSystem, LogLine, RootOutcome, SystemConfig};
@@ -56,18 +58,12 @@ pub struct RunCommand {
     pub standby: bool,
 }
 
-/// First 8 characters of an id, as printed in log lines.
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
 impl RunCommand {
     /// Runs; returns the process exit status (0 when the root called `runtime.shutdown`).
     pub async fn exec(self) -> anyhow::Result<i32> {
-        // Installed before anything starts: a Ctrl-C during the root's start is kept and acted
-        // on once it is up (the default action would kill the host mid-start).
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        // Installed before anything starts: a Ctrl-C or SIGTERM during the root's start is
+        // kept and acted on once it is up (the default action would kill the host mid-start).
+        let mut signals = Signals::install()?;
         // A path the run could not write at its end is better told now.
         if let Some(path) = &self.events {
             std::fs::OpenOptions::new()
@@ -78,8 +74,14 @@ impl RunCommand {
                     anyhow::anyhow!("cannot write the events file {}: {e}", path.display())
                 })?;
         }
+        // Names and messages are the actors' text: escaped, so each log line stays one line.
         let sink: crate::LogSink = Arc::new(|l: &LogLine| {
-            println!("[{} {}] {}", l.actor_name, short(&l.actor_id), l.message);
+            println!(
+                "[{} {}] {}",
+                escaped(&l.actor_name),
+                short(&l.actor_id),
+                escaped(&l.message)
+            );
         });
         let store = self.open_store()?;
         if let Some(store) = &store {
@@ -108,7 +110,7 @@ impl RunCommand {
             );
             tokio::select! {
                 _ = crate::cluster::take_part(&system, pg.clone(), print_cluster_event) => {}
-                _ = interrupt.recv() => eprintln!("interrupted: stopping the trees this host runs"),
+                _ = signals.next() => eprintln!("stopping the trees this host runs"),
             }
             system.shutdown().await;
             self.write_events(&system)?;
@@ -159,12 +161,13 @@ impl RunCommand {
                 None => std::future::pending().await,
             }
         };
+        let mut stopped_by = None;
         let outcome = tokio::select! {
             o = system.wait_root() => o,
             _ = take_part => unreachable!("take_part runs until cancelled"),
-            _ = interrupt.recv() => {
-                eprintln!("interrupted: stopping the actor tree");
-                system.shutdown().await;
+            signal = signals.next() => {
+                stopped_by = Some(signal);
+                signals::stop_tree(&system, signal, &mut signals).await;
                 system.wait_root().await
             }
         };
@@ -178,15 +181,18 @@ impl RunCommand {
         Ok(match outcome {
             RootOutcome::Shutdown(data) => {
                 if let Some(d) = data {
-                    println!("root shut down with data: {}", String::from_utf8_lossy(&d));
+                    println!(
+                        "root shut down with data: {}",
+                        escaped(&String::from_utf8_lossy(&d))
+                    );
                 }
                 0
             }
             RootOutcome::Failed(reason) => {
-                eprintln!("error: the root actor failed: {reason}");
+                eprintln!("error: the root actor failed: {}", escaped(&reason));
                 1
             }
-            RootOutcome::Stopped => 130,
+            RootOutcome::Stopped => stopped_by.map_or(130, |s| s.exit_code()),
             RootOutcome::LeaseLost(why) => {
                 eprintln!(
                     "error: another host took this tree over, so this host dropped its copy (nothing more was written here): {why}"

@@ -600,3 +600,39 @@ async fn a_stale_owner_is_fenced_by_the_database() {
         "0"
     );
 }
+
+/// A stale owner's event at a position the new owner already wrote is refused for its epoch,
+/// not taken for a conflicting write (which would fail the old owner's whole store).
+#[tokio::test]
+async fn a_stale_write_at_a_position_the_new_owner_used_is_fenced_not_a_conflict() {
+    let Some(db) = TestSchema::new("fencepos") else {
+        return;
+    };
+    let a = Arc::new(
+        PostgresStore::open(
+            &db.url(),
+            PostgresOptions {
+                lease: Duration::from_millis(200),
+                renew_every: Some(Duration::from_secs(3600)),
+                ..options("host-a")
+            },
+        )
+        .unwrap(),
+    );
+    let b = Arc::new(PostgresStore::open(&db.url(), options("host-b")).unwrap());
+    a.write(StoreWrite::Actor(Box::new(actor("a", None))));
+    a.write(event(0, "from a"));
+    a.sync().await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.take_over("a").unwrap(), Some(2));
+    b.write(event(1, "from b"));
+    b.sync().await.unwrap().unwrap();
+    a.write(event(1, "stale from a"));
+    let e = a.sync().await.unwrap().unwrap_err();
+    assert!(
+        e.contains("fenced: tree a is at epoch 2 (owner host-b)"),
+        "{e}"
+    );
+    assert_eq!(*a.health().borrow(), StoreHealth::Healthy);
+    assert_eq!(b.events("a", 0).unwrap()[1].data, b"from b");
+}

@@ -534,6 +534,10 @@ impl Rows {
                 .await
                 .map_err(classify)?;
             if inserted < e.actor.len() as u64 {
+                // Rows skipped as conflicts never reach the fencing trigger: a stale owner's
+                // event at a position the new owner already wrote is refused for its epoch here,
+                // before it could count as a conflict.
+                self.check_epochs(tx).await?;
                 let st = tx
                     .prepare_cached(
                         "SELECT u.actor, u.idx FROM unnest($1::text[], $2::int8[], $3::bytea[])
@@ -574,6 +578,48 @@ impl Rows {
             tx.execute(&st, &[&roots, &epochs])
                 .await
                 .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    /// Locks the batch's trees' lease rows and refuses the batch if one of its epochs is not
+    /// the tree's current one (what the fencing trigger does for inserted rows).
+    async fn check_epochs(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), CommitError> {
+        let mut carried: HashMap<&str, i64> = HashMap::new();
+        for (root, epoch) in self.events.root.iter().zip(&self.events.epoch) {
+            carried.insert(root.as_str(), *epoch);
+        }
+        let roots: Vec<&str> = carried.keys().copied().collect();
+        let st = tx
+            .prepare_cached(
+                "SELECT root, epoch, owner FROM leases WHERE root = ANY($1::text[]) FOR SHARE",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = tx.query(&st, &[&roots]).await.map_err(classify)?;
+        let current: HashMap<String, (i64, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        for (root, epoch) in carried {
+            match current.get(root) {
+                Some((now, _)) if *now == epoch => {}
+                now => {
+                    let (now, owner) = now
+                        .map(|(e, o)| (e.to_string(), o.clone()))
+                        .unwrap_or(("none".into(), "none".into()));
+                    return Err(CommitError::Fenced {
+                        root: root.to_string(),
+                        epoch,
+                        why: format!(
+                            "fenced: tree {root} is at epoch {now} (owner {owner}), this write carries epoch {epoch}"
+                        ),
+                    });
+                }
+            }
         }
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! `spawner`: a parent that spawns children from inside its own `init`, for the
 //! "spawning from init must not deadlock" test and the nested-tree tests.
 //!
-//! Its init state holds manifest paths, one per line; `init` spawns each and its state becomes
-//! the child ids, one per line. Requests: `children` (`ok ` + live ids joined by `,`), `state`,
+//! Its init state holds manifest paths, one per line (`<manifest> send <msg>` also sends the
+//! new child `<msg>`); `init` spawns each and its state becomes the child ids, one per line.
+//! Requests: `children` (`ok ` + live ids joined by `,`), `state`,
 //! `stop-all` and `shutdown`. Each supervisor callback appends `error <id>`, `exit <id>` or
 //! `external-stop <id>` to its state.
 
@@ -13,7 +14,7 @@ use exports::theater::simple::message_server_client::{
     ChannelAccept, Guest as MessageServerClient,
 };
 use exports::theater::simple::supervisor_handlers::{Guest as SupervisorHandlers, WitActorError};
-use theater::simple::{runtime, supervisor};
+use theater::simple::{message_server_host, runtime, supervisor};
 
 struct Spawner;
 
@@ -63,8 +64,18 @@ impl Actor for Spawner {
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
         let mut ids = Vec::new();
-        for manifest in manifests.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            ids.push(supervisor::spawn(manifest, None).map_err(|e| format!("spawner: {e}"))?);
+        for line in manifests.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // `<manifest> send <msg>`: spawn it, then send it <msg> (`loop` keeps it busy).
+            let (manifest, msg) = match line.split_once(" send ") {
+                Some((m, msg)) => (m, Some(msg)),
+                None => (line, None),
+            };
+            let id = supervisor::spawn(manifest, None).map_err(|e| format!("spawner: {e}"))?;
+            if let Some(msg) = msg {
+                message_server_host::send(&id, msg.as_bytes())
+                    .map_err(|e| format!("spawner: send: {e}"))?;
+            }
+            ids.push(id);
         }
         Ok((Some(ids.join("\n").into_bytes()),))
     }

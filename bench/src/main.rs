@@ -4,6 +4,8 @@
 //!
 //! Run with `just bench` (release build). `--quick` shrinks every N for a smoke run.
 
+mod http;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Serialize;
@@ -30,6 +32,9 @@ struct Args {
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Only the HTTP figures (supervised http-server vs plain wasmtime-wasi-http).
+    #[arg(long)]
+    only_http: bool,
 }
 
 /// One printed and recorded figure.
@@ -375,6 +380,10 @@ async fn main() -> Result<()> {
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     let mut figs: Vec<Figure> = Vec::new();
     let n_spawn = q(1000, 50);
+    if args.only_http {
+        http::run(&root, &fx.dir, args.quick, &mut figs).await?;
+        return report(&figs, &args.out);
+    }
     let map_count_ok = match ensure_map_count(1 << 20) {
         Ok(()) => true,
         Err(e) => {
@@ -701,12 +710,19 @@ async fn main() -> Result<()> {
         ));
     }
 
-    // --- report --------------------------------------------------------------------------
+    // --- HTTP ----------------------------------------------------------------------------
+    http::run(&root, &fx.dir, args.quick, &mut figs).await?;
+
+    report(&figs, &args.out)
+}
+
+/// Prints the table and writes `results.json`.
+fn report(figs: &[Figure], out: &Path) -> Result<()> {
     println!(
         "\n{:<58} {:>12} {:>10} {:>10} {:>8}  target",
         "figure", "value", "p50", "p99", "n"
     );
-    for f in &figs {
+    for f in figs {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
         println!(
             "{:<58} {:>8.1} {:<3} {:>10} {:>10} {:>8}  {}",
@@ -719,9 +735,9 @@ async fn main() -> Result<()> {
             f.target.as_deref().unwrap_or("")
         );
     }
-    std::fs::create_dir_all(&args.out)?;
-    let path = args.out.join("results.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&figs)?)?;
+    std::fs::create_dir_all(out)?;
+    let path = out.join("results.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(figs)?)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

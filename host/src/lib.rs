@@ -52,6 +52,7 @@ mod engine;
 mod error;
 pub mod handler;
 pub mod handlers;
+pub mod io;
 pub mod lifecycle;
 pub mod metrics;
 pub mod permissions;

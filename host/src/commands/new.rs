@@ -45,9 +45,9 @@ pub enum NewError {
     /// The target directory exists.
     #[error("`{0}` already exists: choose another name or remove it")]
     Exists(PathBuf),
-    /// A template that needs a handler this host does not have.
+    /// The `http` template is not written yet.
     #[error(
-        "the `http` template needs the `http-server` handler, which this host does not provide yet (not implemented: issue 11); available templates: supervisor, worker"
+        "the `http` template is not written yet (the `http-server` handler is there: demo/http/ in the checkout is a supervised HTTP worker to start from); available templates: supervisor, worker"
     )]
     HttpNotAvailable,
     /// The checkout is missing or not a theater-supervisor checkout.

@@ -7,12 +7,14 @@ use crate::metrics::Op;
 use crate::permissions::{ActorManifest, Grants};
 use crate::tree::ActorId;
 use std::any::{Any, TypeId};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// The ids of the actors waiting, directly or through others, on the current call; a request to
 /// any of them would deadlock, so it is refused.
@@ -71,13 +73,40 @@ pub(crate) fn record(chain: &Mutex<Chain>, event_type: &str, data: EventData, de
         .append(event_type, bytes, Some(description));
 }
 
-/// The data of every actor `Store`: WASI, the actor's context and the state of each handler it
-/// has. Handlers reach theirs with [`ActorStore::view`].
+/// The data of every actor `Store`: WASI (with `wasi:http`), the actor's context and the state
+/// of each handler it has. Handlers reach theirs with [`ActorStore::view`].
 pub struct ActorStore {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_hooks: Box<dyn WasiHttpHooks>,
     pub(crate) table: ResourceTable,
     pub(crate) ctx: ActorCtx,
     pub(crate) handlers: HandlerStates,
+}
+
+/// The `wasi:http` hooks of an actor no handler gave others to: every outgoing request is
+/// refused with `HTTP-request-denied` (CONTRACT §8).
+pub(crate) struct DenyOutgoing;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
 }
 
 /// Enforces the actor's `[limits]`: growing a memory or table past its limit traps the call
@@ -123,6 +152,16 @@ impl WasiView for ActorStore {
     }
 }
 
+impl WasiHttpView for ActorStore {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut *self.http_hooks,
+        }
+    }
+}
+
 /// The states of the handlers one actor has: a handler's host functions find theirs by handler
 /// type in this short slice (no hashing, nothing allocated per call).
 #[derive(Default)]
@@ -140,9 +179,16 @@ impl HandlerStates {
 
 impl ActorStore {
     /// A store's data for `ctx`.
-    pub(crate) fn new(wasi: WasiCtx, ctx: ActorCtx, handlers: HandlerStates) -> Self {
+    pub(crate) fn new(
+        wasi: WasiCtx,
+        http_hooks: Box<dyn WasiHttpHooks>,
+        ctx: ActorCtx,
+        handlers: HandlerStates,
+    ) -> Self {
         Self {
             wasi,
+            http: WasiHttpCtx::new(),
+            http_hooks,
             table: ResourceTable::new(),
             ctx,
             handlers,

@@ -29,6 +29,19 @@ use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpHooks;
+
+/// What [`Handler::prepare`] sets up for one actor's instance before it is created: its WASI
+/// context and the hooks of its `wasi:http` calls.
+pub struct InstanceSetup<'a> {
+    /// The actor's WASI context: no preopens, no environment, no network until a handler adds
+    /// them (stdout/stderr are the host's when [`crate::SystemConfig::inherit_stdio`] is set).
+    pub wasi: &'a mut WasiCtxBuilder,
+    /// Decides the fate of the actor's outgoing HTTP requests (`wasi:http/outgoing-handler`);
+    /// the default refuses every one with `HTTP-request-denied`.
+    pub http_hooks: &'a mut Box<dyn WasiHttpHooks>,
+}
 
 /// A host handler: one manifest `type`, its interfaces, settings and per-actor state.
 ///
@@ -83,6 +96,19 @@ pub trait Handler: Send + Sync + 'static {
     /// [`ActorStore::view::<Self>`](ActorStore::view) as the getter of the bindgen
     /// `add_to_linker` functions and [`HasHandler<Self>`] as their `HasData`.
     fn add_to_linker(&self, linker: &mut Linker<ActorStore>) -> wasmtime::Result<()>;
+
+    /// Prepares the instance of an actor holding `grant`, before it is created (at every start
+    /// and restart, before [`Handler::state`]): add WASI preopens or environment variables,
+    /// install `wasi:http` hooks, claim what the actor needs (a listening socket). An `Err`
+    /// fails the start with that message, which should name what is wrong.
+    fn prepare(
+        &self,
+        _grant: &Arc<Self::Grant>,
+        _actor: &ActorCtx,
+        _setup: &mut InstanceSetup<'_>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 
     /// The per-actor state of an actor holding `grant`, when it is instantiated.
     fn state(&self, grant: &Arc<Self::Grant>, actor: &ActorCtx) -> Self::State;

@@ -40,7 +40,7 @@ pub(crate) trait HostOps: Send + Sync + 'static {
     fn prepare_instance(
         &self,
         actor: &ActorCtx,
-        setup: &mut crate::handler::InstanceSetup<'_>,
+        setup: &mut super::store::InstanceSetup<'_>,
     ) -> Result<(), String>;
     /// The states of the handlers `actor` has, for its new store.
     fn handler_states(&self, actor: &ActorCtx) -> HandlerStates;

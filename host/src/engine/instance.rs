@@ -3,8 +3,7 @@
 //! handlers queue in its mailbox ([`Delivery`]).
 
 use super::components::{ExportFn, INIT, LoadedComponent};
-use super::store::{ActorCtx, ActorStore, CallPath, DenyOutgoing, HandlerStates};
-use crate::handler::InstanceSetup;
+use super::store::{ActorCtx, ActorStore, CallPath, DenyOutgoing, HandlerStates, InstanceSetup};
 use crate::chain::EventData;
 use crate::lifecycle::{Failure, FailureKind};
 use std::any::Any;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// The ids of the actors waiting, directly or through others, on the current call; a request to
@@ -82,6 +82,17 @@ pub struct ActorStore {
     pub(crate) table: ResourceTable,
     pub(crate) ctx: ActorCtx,
     pub(crate) handlers: HandlerStates,
+}
+
+/// What [`crate::handler::Handler::prepare`] sets up for one actor's instance before it is created: its WASI
+/// context and the hooks of its `wasi:http` calls.
+pub struct InstanceSetup<'a> {
+    /// The actor's WASI context: no preopens, no environment, no network until a handler adds
+    /// them (stdout/stderr are the host's when [`crate::SystemConfig::inherit_stdio`] is set).
+    pub wasi: &'a mut WasiCtxBuilder,
+    /// Decides the fate of the actor's outgoing HTTP requests (`wasi:http/outgoing-handler`);
+    /// the default refuses every one with `HTTP-request-denied`.
+    pub http_hooks: &'a mut Box<dyn WasiHttpHooks>,
 }
 
 /// The `wasi:http` hooks of an actor no handler gave others to: every outgoing request is

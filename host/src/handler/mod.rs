@@ -16,6 +16,7 @@ pub use crate::engine::components::{ExportFn, ExportTable};
 pub use crate::engine::host::{
     ActorEntry, ActorMailbox, HostHandle, MailboxError, PathCheck, RoomCheck,
 };
+pub use crate::engine::store::InstanceSetup;
 pub use crate::permissions::ActorManifest;
 pub use api::ActorRef;
 pub use registry::{HandlerRegistry, RegistryError};
@@ -29,19 +30,6 @@ use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpHooks;
-
-/// What [`Handler::prepare`] sets up for one actor's instance before it is created: its WASI
-/// context and the hooks of its `wasi:http` calls.
-pub struct InstanceSetup<'a> {
-    /// The actor's WASI context: no preopens, no environment, no network until a handler adds
-    /// them (stdout/stderr are the host's when [`crate::SystemConfig::inherit_stdio`] is set).
-    pub wasi: &'a mut WasiCtxBuilder,
-    /// Decides the fate of the actor's outgoing HTTP requests (`wasi:http/outgoing-handler`);
-    /// the default refuses every one with `HTTP-request-denied`.
-    pub http_hooks: &'a mut Box<dyn WasiHttpHooks>,
-}
 
 /// A host handler: one manifest `type`, its interfaces, settings and per-actor state.
 ///

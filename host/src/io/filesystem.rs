@@ -14,8 +14,8 @@
 //! returns wasmtime-wasi's result unchanged).
 
 use super::dirs::{FilesystemGrant, FilesystemSettings};
-use crate::engine::store::{ActorCtx, ActorStore};
 use crate::chain::EventData;
+use crate::engine::store::{ActorCtx, ActorStore};
 use crate::handler::{Handler, InstanceSetup, SettingsTable};
 use crate::manifest::Manifest;
 use std::collections::HashMap;

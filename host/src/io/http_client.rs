@@ -15,8 +15,8 @@
 
 use super::authority::AllowList;
 use super::body::{BodyError, collect_limited};
-use crate::engine::store::{ActorCtx, ActorStore, record};
 use crate::chain::{Chain, EventData};
+use crate::engine::store::{ActorCtx, ActorStore, record};
 use crate::handler::{Handler, InstanceSetup, SettingsTable};
 use crate::manifest::Manifest;
 use bytes::Bytes;

@@ -25,15 +25,15 @@
 
 use super::body::{BodyError, collect_limited, collect_or_drain};
 use super::server_settings::{HttpServerSettings, ServerLimits};
+use crate::chain::EventData;
 use crate::engine::instance::{ActorCall, Delivery, DeliveryFuture};
 use crate::engine::store::{ActorCtx, ActorStore};
-use crate::tree::ActorId;
-use crate::chain::EventData;
 use crate::handler::{
     ActorMailbox, ActorRef, ExportFn, Handler, InstanceSetup, MailboxError, SettingsTable,
 };
 use crate::lifecycle::{End, Failure, Lifecycle, StopReason};
 use crate::manifest::Manifest;
+use crate::tree::ActorId;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;

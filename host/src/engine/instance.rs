@@ -196,7 +196,15 @@ impl Running {
             ctx.call_path = Arc::new(p);
             ctx.deadline.set(Some(ctx.system.clock().now() + timeout));
         }
-        let outcome = self.invoke::<P, R>(slot, idx, state, params).await;
+        // The epoch interrupt stops a guest that computes past its deadline; one blocked in a
+        // host call (a WASI sleep, a slow outgoing request) is stopped by `overrun`.
+        let overrun = self.overrun(timeout);
+        let outcome = tokio::select! {
+            // The call first: one that finishes at once never sets a timer.
+            biased;
+            r = self.invoke::<P, R>(slot, idx, state, params) => r,
+            () = overrun => Err(Trap::Interrupt.into()),
+        };
         let ctx = &mut self.store.data_mut().ctx;
         ctx.deadline.set(None);
         match outcome {
@@ -294,15 +302,15 @@ impl Running {
                 .get_typed_func::<P, R>(&mut self.store, idx)
                 .inspect(|f| self.typed[slot] = Some(Box::new(*f))),
         };
-        // The epoch interrupt stops a guest that computes past its deadline; a guest waiting in
-        // a host call (a WASI sleep, a slow outgoing request) is stopped here instead, a little
-        // after the deadline so the interrupt wins when both apply.
-        let late = tokio::time::sleep(timeout + timeout / 10 + Duration::from_millis(50));
+        // The epoch interrupt stops a guest that computes past its deadline; one blocked in a
+        // host call (a WASI sleep, a slow outgoing request) is stopped by `overrun`.
+        let overrun = self.overrun(timeout);
         let outcome = match func {
             Err(e) => Err(e),
             Ok(func) => tokio::select! {
+                biased;
                 r = func.call_async(&mut self.store, params) => r,
-                () = late => Err(Trap::Interrupt.into()),
+                () = overrun => Err(Trap::Interrupt.into()),
             },
         };
         let ctx = &mut self.store.data_mut().ctx;
@@ -342,6 +350,28 @@ impl Running {
             format!("{function} failed"),
         );
         failure
+    }
+
+    /// Resolves once the current call is past its deadline, plus a little (`timeout / 10` +
+    /// 50 ms, so the epoch interrupt wins for a guest that computes), while the guest waits in
+    /// a host call; never while the actor waits on other actors ([`ActorCtx::wait_start`]),
+    /// and not counting host pauses (the deadline runs on the host clock).
+    fn overrun(&self, timeout: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let ctx = self.ctx();
+        let deadline = ctx.deadline.clone();
+        let system = ctx.system.clone();
+        let grace = timeout / 10 + Duration::from_millis(50);
+        async move {
+            loop {
+                let now = system.clock().now();
+                let wait = match deadline.get() {
+                    Some(d) if !deadline.held() && now >= d + grace => return,
+                    Some(d) if !deadline.held() => d + grace - now,
+                    _ => grace,
+                };
+                tokio::time::sleep(wait).await;
+            }
+        }
     }
 
     async fn invoke<P, R>(

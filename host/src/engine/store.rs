@@ -8,7 +8,7 @@ use crate::permissions::{ActorManifest, Grants};
 use crate::tree::ActorId;
 use std::any::{Any, TypeId};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
@@ -35,15 +35,25 @@ pub struct ActorCtx {
     pub(crate) shutdown: Option<Option<Vec<u8>>>,
     /// Deadline of the export call in progress. Time spent waiting on other actors (a child's
     /// init, a stop, a request) moves it back: the deadline bounds the actor's own work.
-    pub(crate) deadline: Deadline,
+    pub(crate) deadline: Arc<Deadline>,
 }
 
 impl ActorCtx {
-    /// After waiting on other actors since `since` (a child's init, a stop, a request): moves
-    /// the call's deadline back by the wait, so the deadline bounds the actor's own work, and
-    /// records the operation's duration under `op` when timings are on.
-    pub fn waited(&self, op: Op, since: Instant) {
-        let waited = since.elapsed();
+    /// Before waiting on other actors (a child's init, a stop, a request): until the
+    /// [`Waiting`] is handed to [`ActorCtx::waited`] (or dropped), the call's deadline does not
+    /// run out, so the deadline bounds the actor's own work.
+    pub fn wait_start(&self) -> Waiting {
+        self.deadline.held.fetch_add(1, Ordering::Relaxed);
+        Waiting {
+            deadline: self.deadline.clone(),
+            since: Instant::now(),
+        }
+    }
+
+    /// After the wait begun by [`ActorCtx::wait_start`]: moves the call's deadline back by the
+    /// wait and records the operation's duration under `op` when timings are on.
+    pub fn waited(&self, op: Op, waiting: Waiting) {
+        let waited = waiting.since.elapsed();
         if let Some(d) = self.deadline.get() {
             self.deadline.set(Some(d + waited));
         }
@@ -209,13 +219,17 @@ impl ActorStore {
 
 /// A call deadline that host functions can move while the guest waits on them (`Sync`, so a
 /// reference can be held across an await): a time of the system's [`crate::clock::HostClock`]
-/// in nanoseconds, 0 = none.
+/// in nanoseconds, 0 = none, and how many waits on other actors are in progress (while any
+/// is, the deadline does not run out).
 #[derive(Debug, Default)]
-pub(crate) struct Deadline(AtomicU64);
+pub(crate) struct Deadline {
+    at: AtomicU64,
+    held: AtomicU32,
+}
 
 impl Deadline {
     pub fn get(&self) -> Option<Duration> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.at.load(Ordering::Relaxed) {
             0 => None,
             n => Some(Duration::from_nanos(n)),
         }
@@ -223,6 +237,25 @@ impl Deadline {
 
     pub fn set(&self, at: Option<Duration>) {
         let n = at.map_or(0, |t| t.as_nanos().max(1) as u64);
-        self.0.store(n, Ordering::Relaxed);
+        self.at.store(n, Ordering::Relaxed);
+    }
+
+    /// True while the actor waits on other actors ([`ActorCtx::wait_start`]).
+    pub fn held(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A wait on other actors in progress (see [`ActorCtx::wait_start`]); give it to
+/// [`ActorCtx::waited`] when the wait is over.
+#[must_use = "hand it to ActorCtx::waited when the wait is over"]
+pub struct Waiting {
+    deadline: Arc<Deadline>,
+    since: Instant,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.deadline.held.fetch_sub(1, Ordering::Relaxed);
     }
 }

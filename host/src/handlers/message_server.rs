@@ -10,7 +10,6 @@ use crate::messaging::{HANDLE_REQUEST, HANDLE_SEND};
 use crate::metrics::Op;
 use crate::{ActorCtx, ActorStore, HostError, HostResult};
 use std::sync::Arc;
-use std::time::Instant;
 use wasmtime::component::Linker;
 
 /// The `message-server` handler: `theater:simple/message-server-host` for actors whose manifest
@@ -115,7 +114,7 @@ impl Host for HandlerView<'_, MessageServerHandler> {
         let data = EventData::new()
             .str("to", &actor_id)
             .summary("message", Some(&msg));
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = match granted(&self.state) {
             Ok(()) => ctx.host().request(&actor_id, msg, ctx.call_path()).await,
             Err(e) => Err(e),

@@ -6,7 +6,8 @@
 //! - `read PATH`, `write PATH DATA`, `append PATH DATA`, `ls PATH`, `mkdir PATH`, `rm PATH`;
 //! - `env` (every variable as `K=V` lines), `var NAME`;
 //! - `get URL`, `post URL BODY` (`http://host:port/path`): the status and the body;
-//! - `connect HOST:PORT`: a raw TCP connection with `std::net` (`wasi:sockets`).
+//! - `connect HOST:PORT`: a raw TCP connection with `std::net` (`wasi:sockets`);
+//! - `sleep MS`: blocks in `wasi:clocks` for MS milliseconds (a host call, for deadlines).
 
 wit_bindgen::generate!({ world: "message-actor", path: "../../../wit" });
 
@@ -58,6 +59,12 @@ fn run(cmd: &str) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join("\n")),
         "var" => std::env::var(arg).map_err(|e| e.to_string()),
+        // Blocks in a WASI host call (`wasi:clocks` subscribe + block) for ARG ms.
+        "sleep" => {
+            let ms: u64 = arg.parse().map_err(|_| format!("sleep wants ms, not `{arg}`"))?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Ok(format!("slept {ms} ms"))
+        }
         "get" => http(Method::Get, arg, b""),
         "post" => http(Method::Post, arg, data.as_bytes()),
         "connect" => fs(std::net::TcpStream::connect(arg).map(|_| "connected".into())),

@@ -4,6 +4,7 @@
 //!
 //! Run with `just bench` (release build). `--quick` shrinks every N for a smoke run.
 
+mod concurrent;
 mod http;
 
 use anyhow::{Context, Result, bail};
@@ -511,6 +512,56 @@ async fn main() -> Result<()> {
         _ => println!(
             "skipped: spawn with the PostgreSQL store (THEATER_BENCH_PG_URL is not set; `just bench` starts a cluster)"
         ),
+    }
+
+    // --- concurrent parents: group commit --------------------------------------------
+    let total = q(1_600, 64);
+    let free = concurrent::spawns(&fx, None, "no store", total, &mut figs).await?;
+    let data = root.join("target/bench/store-concurrent");
+    let _ = std::fs::remove_dir_all(&data);
+    let sqlite = Arc::new(SqliteStore::open(&data, Durability::Process)?);
+    let on_sqlite = concurrent::spawns(
+        &fx,
+        Some(sqlite.clone() as Arc<dyn Storage>),
+        "SQLite store",
+        total,
+        &mut figs,
+    )
+    .await?;
+    sqlite.close();
+    figs.push(scalar(
+        "per-spawn cost, 16 parents: SQLite store / no store",
+        "×",
+        on_sqlite[2] / free[2],
+        total,
+        None,
+    ));
+    if let Ok(url) = std::env::var("THEATER_BENCH_PG_URL")
+        && !url.is_empty()
+    {
+        let url = format!("{url}?schema=bench_conc_{}", std::process::id());
+        let pg = Arc::new(theater_supervisor::store::PostgresStore::open(
+            &url,
+            theater_supervisor::store::PostgresOptions::default(),
+        )?);
+        let on_pg = concurrent::spawns(
+            &fx,
+            Some(pg.clone() as Arc<dyn Storage>),
+            "PostgreSQL store",
+            total,
+            &mut figs,
+        )
+        .await?;
+        pg.close();
+        for (i, p) in [1, 4, 16].iter().enumerate() {
+            figs.push(scalar(
+                &format!("per-spawn cost, {p} parents: PostgreSQL store / no store"),
+                "×",
+                on_pg[i] / free[i],
+                total,
+                if *p == 16 { Some("≤ 2×") } else { None },
+            ));
+        }
     }
 
     // --- restart and stop --------------------------------------------------------------

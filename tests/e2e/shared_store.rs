@@ -12,6 +12,8 @@ use theater_supervisor::store::{PostgresOptions, PostgresStore, Storage};
 use theater_supervisor::{ActorSystem, SystemConfig};
 use theater_supervisor_e2e::*;
 
+mod chaos;
+
 /// The test cluster's URL; without one the test prints why it is skipped, except under
 /// `just test` or CI, where it fails.
 fn pg_url() -> Option<String> {

@@ -275,19 +275,12 @@ pub fn cli_bin() -> PathBuf {
         .get_or_init(|| {
             // Built once per test run, even if a binary exists: with a shared `CARGO_TARGET_DIR`
             // (a build cache, a second worktree) the one there may come from other sources.
-            // `--workspace --tests`, not `-p theater-supervisor`: features (dev-dependencies'
-            // included) then resolve as for `cargo test --workspace`, so this reuses its
-            // artifacts instead of rebuilding wasmtime-wasi and more with another feature set
-            // (minutes on a clean checkout); the test targets are already built.
+            // `--workspace`, not `-p theater-supervisor`: fewer features differ from
+            // `cargo test --workspace`'s. Not `--tests`: that would relink the test binaries
+            // running now whenever cargo finds them stale, and a running test that re-executes
+            // itself (faults::sigstop_host_helper) then finds no binary.
             let ok = std::process::Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-q",
-                    "--workspace",
-                    "--bin",
-                    "theater-supervisor",
-                    "--tests",
-                ])
+                .args(["build", "-q", "--workspace", "--bin", "theater-supervisor"])
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo build")

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod chain;
+mod channels;
 mod cli;
 mod cli_run;
 mod crash;
@@ -15,6 +16,7 @@ mod messaging;
 mod model;
 mod notifications;
 mod operations;
+mod outstanding;
 mod permissions;
 mod readme;
 mod resume;

@@ -1324,6 +1324,11 @@ fn random_operation_sequences_match_the_model() {
         RACES[0].load(Ordering::Relaxed),
         RACES[1].load(Ordering::Relaxed)
     );
+    println!(
+        "model-based test: {} messaging steps acted, {} requesters told their target ended",
+        messaging::ACTED[0].load(Ordering::Relaxed),
+        messaging::ACTED[1].load(Ordering::Relaxed)
+    );
     if let Err(e) = result {
         panic!("{e}");
     }

@@ -111,7 +111,7 @@ impl Messaging {
                 .entry(end.to_string())
                 .or_default()
                 .channels
-                .insert(id.clone());
+                .push(id.clone());
         }
         Ok(id)
     }
@@ -122,7 +122,7 @@ impl Messaging {
         let ch = t.channels.remove(id)?;
         for end in &ch.ends {
             let empty = t.actors.get_mut(end).is_some_and(|s| {
-                s.channels.remove(id);
+                s.channels.retain(|c| c != id);
                 s.channels.is_empty() && s.outstanding.is_empty() && s.limits.is_none()
             });
             if empty {

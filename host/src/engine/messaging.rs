@@ -15,7 +15,7 @@ use super::outstanding::Pending;
 use super::store::{ActorCtx, CallPath, record};
 use crate::chain::{Chain, EventData};
 use crate::tree::ActorId;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -89,8 +89,8 @@ impl Requester {
 pub(crate) struct Slot {
     /// Its bounds; `Some` once it was instantiated with the `message-server` handler.
     pub limits: Option<MessageLimits>,
-    /// Channels it is an end of (opening or open).
-    pub channels: HashSet<String>,
+    /// Channels it is an end of (opening or open), oldest first: they close in that order.
+    pub channels: Vec<String>,
     /// Requests it left outstanding, oldest first.
     pub outstanding: Vec<Pending>,
 }
@@ -138,7 +138,7 @@ impl Messaging {
                 if let Some(ch) = t.channels.remove(&cid) {
                     let peer = ch.peer_index(id);
                     if let Some(p) = t.actors.get_mut(&ch.ends[peer]) {
-                        p.channels.remove(&cid);
+                        p.channels.retain(|c| *c != cid);
                     }
                     closed.push((cid, ch, peer));
                 }

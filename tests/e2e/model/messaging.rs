@@ -11,8 +11,19 @@ use super::{Kind, Model, Status, expect, pick};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::time::Duration;
-use theater_supervisor_e2e::{Harness, ask, outstanding};
+use theater_supervisor_e2e::{Harness, ask, cmd, outstanding};
 use tokio::task::JoinHandle;
+
+/// Messaging steps that acted (opened, sent, closed, left outstanding, answered), and
+/// requesters that got `err` because their target ended: printed by the test.
+pub(super) static ACTED: [std::sync::atomic::AtomicUsize; 2] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
+
+fn acted(i: usize) {
+    ACTED[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// A fresh peer's state: no quiet messages counted, no ping-pong done, an empty log.
 pub(super) const PEER_FRESH: &str = "0 no";
@@ -112,7 +123,21 @@ impl Model {
     fn live_peers(&self) -> Vec<usize> {
         self.live_where(|n| n.kind == Kind::Peer)
     }
+}
 
+/// The live peers, after spawning peers under the root until there are at least `n`.
+async fn peers(h: &Harness, m: &mut Model, n: usize) -> Result<Vec<usize>, String> {
+    while m.live_peers().len() < n {
+        let r = cmd(&h.system, &h.root, &["spawn", "peer.toml"]).await;
+        let id = r
+            .strip_prefix("ok ")
+            .ok_or_else(|| format!("spawn of a peer under the root failed: {r}"))?;
+        m.add(0, Kind::Peer, id.to_string(), None);
+    }
+    Ok(m.live_peers())
+}
+
+impl Model {
     fn text(&mut self, prefix: &str) -> String {
         self.net.next += 1;
         format!("{prefix}{}", self.net.next)
@@ -147,6 +172,7 @@ pub(super) async fn settle(m: &mut Model) -> Result<(), String> {
                 )
             },
         )?;
+        acted(1);
     }
     Ok(())
 }
@@ -155,7 +181,7 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
     let sys = &h.system;
     match op {
         MsgOp::Open { a, b, refuse } => {
-            let peers = m.live_peers();
+            let peers = peers(h, m, 2).await?;
             let Some(pa) = pick(a, &peers) else {
                 return Ok("(open: no live peer)".into());
             };
@@ -195,6 +221,7 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
                 id: id.clone(),
                 ends: [pa, pb],
             });
+            acted(0);
             Ok(format!("{la} opens channel {id} to {lb}"))
         }
         MsgOp::Say { ch, back } | MsgOp::Close { ch, back } => {
@@ -213,6 +240,7 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
                 let r = ask(sys, &m.nodes[from].id, &format!("say {} {text}", chan.id)).await;
                 expect(r == "ok", || format!("{lf} say on {} replied {r}", chan.id))?;
                 m.log(to, format!("msg {} {text}", chan.id));
+                acted(0);
                 Ok(format!("{lf} says {text} to {lt}"))
             } else {
                 let r = ask(sys, &m.nodes[from].id, &format!("close {}", chan.id)).await;
@@ -226,11 +254,12 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
                 expect(r.starts_with("err channel"), || {
                     format!("{lt} say on closed {} replied {r}", chan.id)
                 })?;
+                acted(0);
                 Ok(format!("{lf} closes channel {} to {lt}", chan.id))
             }
         }
         MsgOp::Later { target } => {
-            let Some(t) = pick(target, &m.live_peers()) else {
+            let Some(t) = pick(target, &peers(h, m, 1).await?) else {
                 return Ok("(later: no live peer)".into());
             };
             let tag = m.text("t");
@@ -265,6 +294,7 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
                 task,
                 ended: false,
             });
+            acted(0);
             Ok(format!(
                 "host request {rid} ({tag}) outstanding at {}",
                 m.label(t)
@@ -298,6 +328,7 @@ pub(super) async fn apply(h: &Harness, m: &mut Model, op: &MsgOp) -> Result<Stri
             expect(r.starts_with("err unknown request id"), || {
                 format!("{lt} answering {rid} twice replied {r}")
             })?;
+            acted(0);
             Ok(format!("{lt} {verb}"))
         }
     }

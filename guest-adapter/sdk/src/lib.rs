@@ -55,8 +55,8 @@ use bindings::exports::theater::simple::actor::Guest as ActorGuest;
 use bindings::exports::theater::simple::message_server_client::{
     ChannelAccept, Guest as MessageServerClient,
 };
-pub use messaging::{Accept, Channel};
 use bindings::exports::theater::simple::supervisor_handlers::Guest as SupervisorHandlers;
+pub use messaging::{Accept, Channel};
 use std::marker::PhantomData;
 
 /// Timers (`theater:extension/timer`): your own tags reach [`Supervisor::on_timer`].
@@ -145,10 +145,10 @@ pub type State = Option<Vec<u8>>;
 /// any actor) and [`timer`] (`set-timer`, `now-ms`).
 pub mod prelude {
     pub use crate::{
-        Accept, Action, Channel, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report, RestartMode,
-        RestartType, State, Strategy, Supervisor, SupervisorFlags, WitActorError, WitErrorType,
-        api, child_id, flags, message_server_host, messaging, raw, runtime, supervisor, timer,
-        worker,
+        Accept, Action, Channel, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report,
+        RestartMode, RestartType, State, Strategy, Supervisor, SupervisorFlags, WitActorError,
+        WitErrorType, api, child_id, flags, message_server_host, messaging, raw, runtime,
+        supervisor, timer, worker,
     };
 }
 

@@ -352,3 +352,52 @@ impl Host for HandlerView<'_, MessageServerHandler> {
         Ok(outcome(ctx, "request.cancel", data, r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let text = "name = \"x\"\ncomponent = \"x.wasm\"\n";
+        Manifest::parse(text, "x.toml", "/m".into(), None).expect("manifest")
+    }
+
+    fn limits(c: u32, o: u32) -> MessageLimits {
+        MessageLimits {
+            max_channels: c,
+            max_outstanding_requests: o,
+        }
+    }
+
+    #[test]
+    fn a_child_never_gets_more_than_its_parent_and_defaults_are_capped_by_it() {
+        let h = MessageServerHandler::new();
+        let m = manifest();
+        let want = |c, o| MessageServerSettings {
+            max_channels: c,
+            max_outstanding_requests: o,
+        };
+        assert_eq!(h.grant(&want(None, None), None, &m), Ok(limits(256, 256)));
+        let parent = limits(10, 300);
+        assert_eq!(
+            h.grant(&want(None, None), Some(&parent), &m),
+            Ok(limits(10, 256))
+        );
+        assert_eq!(
+            h.grant(&want(Some(4), Some(300)), Some(&parent), &m),
+            Ok(limits(4, 300))
+        );
+        let e = h
+            .grant(&want(Some(11), None), Some(&parent), &m)
+            .unwrap_err();
+        assert!(
+            e.contains("max_channels = 11") && e.contains("parent may only have 10"),
+            "{e}"
+        );
+        let e = h.grant(&want(None, Some(70_000)), None, &m).unwrap_err();
+        assert!(
+            e.contains("max_outstanding_requests = 70000") && e.contains("host's limit"),
+            "{e}"
+        );
+    }
+}

@@ -144,7 +144,11 @@ impl Supervisor for Example {
         Ok((state, Some(reply.into_bytes())))
     }
 
-    fn on_channel_open(state: State, _ch: &str, _initial: &[u8]) -> Result<(State, Accept), String> {
+    fn on_channel_open(
+        state: State,
+        _ch: &str,
+        _initial: &[u8],
+    ) -> Result<(State, Accept), String> {
         Ok((state, Accept::yes()))
     }
 

@@ -70,7 +70,11 @@ fn done(r: Result<(), String>) -> String {
 }
 
 /// Runs one message; `None` as the reply leaves a request outstanding.
-fn dispatch(book: &mut Book, request_id: Option<&str>, msg: &[u8]) -> Result<Option<String>, String> {
+fn dispatch(
+    book: &mut Book,
+    request_id: Option<&str>,
+    msg: &[u8],
+) -> Result<Option<String>, String> {
     let msg = String::from_utf8_lossy(msg);
     let mut words = msg.splitn(3, ' ');
     let verb = words.next().unwrap_or_default();
@@ -111,7 +115,10 @@ fn dispatch(book: &mut Book, request_id: Option<&str>, msg: &[u8]) -> Result<Opt
         "pending" => format!("ok {}", host::list_outstanding_requests().join(",")),
         "respond" => {
             let text = if b.is_empty() { None } else { Some(b) };
-            done(host::respond_to_request(a, text.unwrap_or_default().as_bytes()))
+            done(host::respond_to_request(
+                a,
+                text.unwrap_or_default().as_bytes(),
+            ))
         }
         "cancel" => done(host::cancel_request(a)),
         "request" => match host::request(a, b.as_bytes()) {

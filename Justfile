@@ -11,7 +11,8 @@ default:
 setup:
     scripts/setup.sh
 
-# Build the guest test actors (tests/actors) into target/actors/*.wasm components.
+# Build the guest test actors (tests/actors for wasm32-unknown-unknown, tests/wasi-actors for
+# wasm32-wasip2) into target/actors/*.wasm components.
 guests:
     scripts/build-guests.sh
 
@@ -62,6 +63,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cd guest-adapter && cargo fmt --all -- --check
     cd tests/actors && cargo fmt --all -- --check
+    cd tests/wasi-actors && cargo fmt --all -- --check
 
 # Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
 # target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.
@@ -94,6 +96,11 @@ demo: guests
 kv-example: guests
     cargo build -q --workspace --bin theater-kv-example
     ./target/debug/theater-kv-example
+
+# The HTTP demo: an SDK supervisor keeps an HTTP worker (wasm32-wasip2, wasi:http) alive on
+# 127.0.0.1:8089; curl it, crash it (500), see the restart, curl it again, stop the tree.
+demo-http: guests compose
+    scripts/demo-http.sh
 
 # Run the guest SDK's example supervisor, composed with the adapter by `just compose`.
 example: compose

@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GUESTS="$ROOT/guest-adapter"
 OUT="$ROOT/target/adapter"
 # The cdylib crates (the SDK is a library), by package name.
-COMPONENTS=(supervision-adapter example-supervisor example-worker test-supervisor)
+COMPONENTS=(supervision-adapter example-supervisor example-worker test-supervisor http-supervisor)
 
 exec "$ROOT/scripts/build-wasm-workspace.sh" "$GUESTS" "$OUT" "the guest adapter, SDK and examples" \
     "${COMPONENTS[@]}"

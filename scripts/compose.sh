@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Composes the supervising actors of guest-adapter/ with the guest adapter, using the wac CLI:
-#   wac plug    target/adapter/{example,test}-supervisor.wasm -> target/compose/<name>.wasm
+#   wac plug    target/adapter/{example,test,http}-supervisor.wasm -> target/compose/<name>.wasm
 #   wac compose compose/example-supervisor.wac                -> target/compose/example-supervisor.wac.wasm
 # then checks with `wasm-tools component wit` that no composed parent imports theater:supervision.
 # Run scripts/build-adapter.sh first (`just compose` does both).
@@ -26,7 +26,7 @@ WASM_TOOLS="$(tool wasm-tools wasm-tools)"
 
 ADAPTER="$IN/supervision-adapter.wasm"
 mkdir -p "$OUT"
-for parent in example-supervisor test-supervisor; do
+for parent in example-supervisor test-supervisor http-supervisor; do
     echo "==> wac plug: $parent"
     "$WAC" plug --plug "$ADAPTER" "$IN/$parent.wasm" -o "$OUT/$parent.wasm"
 done

@@ -20,11 +20,19 @@
 #   5. otherwise: exit 1 saying exactly what to install.
 # Progress and errors go to stderr. GUEST_TOOLCHAIN=rustup|debian-rustc-web in the environment
 # skips the detection and insists on that toolchain.
+#
+# `--target wasm32-wasip2` asks for the WASI 0.2 target instead (tests/wasi-actors). Only
+# rustup's target can build it (its std needs wasi-libc, which Debian's rust-web-src lacks), so
+# steps 3-4 do not apply: installed, or added by `rustup target add` within 60 s, or an error.
 set -euo pipefail
 
 TARGET=wasm32-unknown-unknown
+if [ "${1:-}" = "--target" ]; then
+    TARGET="${2:?--target needs a target name}"
+fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MARKER="$ROOT/tests/actors/target/.rustup-target-add-failed"
+[ "$TARGET" = wasm32-unknown-unknown ] || MARKER="$MARKER-$TARGET"
 WEB_RUSTC=/usr/bin/rustc
 WEB_STD_SRC=/usr/lib/rustlib/src/rust/library
 DEBIAN_PACKAGES="rustc-web rust-web-src lld-22"
@@ -61,6 +69,9 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+if [ "$TARGET" = wasm32-wasip2 ] && [ "${GUEST_TOOLCHAIN:-}" = debian-rustc-web ]; then
+    GUEST_TOOLCHAIN=  # Debian's compiler cannot build wasm32-wasip2: detect rustup's instead
+fi
 case "${GUEST_TOOLCHAIN:-}" in
     rustup) use_rustup; exit 0 ;;
     debian-rustc-web) use_debian; exit 0 ;;
@@ -71,6 +82,18 @@ esac
 if rustup_has_target; then
     use_rustup
     exit 0
+fi
+
+if [ "$TARGET" = wasm32-wasip2 ]; then
+    if command -v rustup >/dev/null; then
+        say "trying: rustup target add $TARGET (60 s timeout)"
+        if timeout 60 rustup target add "$TARGET" 1>&2; then
+            use_rustup
+            exit 0
+        fi
+    fi
+    say "error: the $TARGET guests (tests/wasi-actors) need rustup's target: rustup target add $TARGET"
+    exit 1
 fi
 
 if command -v rustup >/dev/null; then

@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks to build the guest actors and run the tests:
 #   just, wasm-tools and wac (`cargo install --locked`, only when not already on PATH or in
 #   ~/.cargo/bin), and the guest toolchain (scripts/guest-toolchain.sh: rustup's wasm target, or
-#   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root), and the
+#   Debian's rustc-web + rust-web-src + lld-22, installed with apt-get when run as root),
+#   rustup's wasm32-wasip2 target for the WASI 0.2 guests, curl (for `just demo-http`), and the
 #   PostgreSQL server the tests start a private cluster of (scripts/pg-test-cluster.sh; Debian's
 #   `postgresql` package, installed with apt-get when run as root and no server is found).
 #
@@ -41,9 +42,21 @@ install_tool just just
 install_tool wasm-tools wasm-tools
 install_tool wac-cli wac
 
+# curl: the HTTP demo (`just demo-http`) talks to the worker with it.
+if command -v curl >/dev/null; then
+    echo "==> curl already installed"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing curl with apt-get"
+    apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y curl >/dev/null
+else
+    echo "==> note: install curl to run the HTTP demo (just demo-http)"
+fi
+
 echo "==> choosing the guest toolchain"
 eval "$("$ROOT/scripts/guest-toolchain.sh")"
 echo "==> guest toolchain: $GUEST_TOOLCHAIN"
+"$ROOT/scripts/guest-toolchain.sh" --target wasm32-wasip2 >/dev/null
+echo "==> wasm32-wasip2 target (WASI 0.2 guests): ready"
 
 echo "==> PostgreSQL server for the tests"
 if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || [ -n "${PG_BIN:-}" ]; then

@@ -4,6 +4,9 @@
 //!
 //! Run with `just bench` (release build). `--quick` shrinks every N for a smoke run.
 
+mod concurrent;
+mod http;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Serialize;
@@ -32,6 +35,9 @@ struct Args {
     /// Where results.json goes.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Only the HTTP figures (supervised http-server vs plain wasmtime-wasi-http).
+    #[arg(long)]
+    only_http: bool,
 }
 
 /// One printed and recorded figure.
@@ -377,6 +383,10 @@ async fn main() -> Result<()> {
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     let mut figs: Vec<Figure> = Vec::new();
     let n_spawn = q(1000, 50);
+    if args.only_http {
+        http::run(&root, &fx.dir, args.quick, &mut figs).await?;
+        return report(&figs, &args.out);
+    }
     let map_count_ok = match ensure_map_count(1 << 20) {
         Ok(()) => true,
         Err(e) => {
@@ -506,6 +516,56 @@ async fn main() -> Result<()> {
         ),
     }
 
+    // --- concurrent parents: group commit --------------------------------------------
+    let total = q(1_600, 64);
+    let free = concurrent::spawns(&fx, None, "no store", total, &mut figs).await?;
+    let data = root.join("target/bench/store-concurrent");
+    let _ = std::fs::remove_dir_all(&data);
+    let sqlite = Arc::new(SqliteStore::open(&data, Durability::Process)?);
+    let on_sqlite = concurrent::spawns(
+        &fx,
+        Some(sqlite.clone() as Arc<dyn Storage>),
+        "SQLite store",
+        total,
+        &mut figs,
+    )
+    .await?;
+    sqlite.close();
+    figs.push(scalar(
+        "per-spawn cost, 16 parents: SQLite store / no store",
+        "×",
+        on_sqlite[2] / free[2],
+        total,
+        None,
+    ));
+    if let Ok(url) = std::env::var("THEATER_BENCH_PG_URL")
+        && !url.is_empty()
+    {
+        let url = format!("{url}?schema=bench_conc_{}", std::process::id());
+        let pg = Arc::new(theater_supervisor::store::PostgresStore::open(
+            &url,
+            theater_supervisor::store::PostgresOptions::default(),
+        )?);
+        let on_pg = concurrent::spawns(
+            &fx,
+            Some(pg.clone() as Arc<dyn Storage>),
+            "PostgreSQL store",
+            total,
+            &mut figs,
+        )
+        .await?;
+        pg.close();
+        for (i, p) in [1, 4, 16].iter().enumerate() {
+            figs.push(scalar(
+                &format!("per-spawn cost, {p} parents: PostgreSQL store / no store"),
+                "×",
+                on_pg[i] / free[i],
+                total,
+                if *p == 16 { Some("≤ 2×") } else { None },
+            ));
+        }
+    }
+
     // --- restart and stop --------------------------------------------------------------
     progress("restart-child and stop-child");
     b.cmd(&format!("restart-n {} ", q(1000, 50))).await?;
@@ -568,7 +628,7 @@ async fn main() -> Result<()> {
         None,
     );
     let req_ratio = p50(&req) / p50(&raw_call);
-    let req_p50 = p50(&req);
+    let req_us = (req.value, p50(&req));
     figs.push(req);
     figs.push(raw_call);
     figs.push(scalar(
@@ -579,7 +639,7 @@ async fn main() -> Result<()> {
         Some("≤ 5×"),
     ));
     figs.extend(
-        channels::figures(&b, &fx.dir, &root, req_p50, q(20_000, 200), q(5_000, 100)).await?,
+        channels::figures(&b, &fx.dir, &root, req_us, q(20_000, 200), q(5_000, 100)).await?,
     );
 
     // --- event chain -------------------------------------------------------------------
@@ -707,12 +767,19 @@ async fn main() -> Result<()> {
         ));
     }
 
-    // --- report --------------------------------------------------------------------------
+    // --- HTTP ----------------------------------------------------------------------------
+    http::run(&root, &fx.dir, args.quick, &mut figs).await?;
+
+    report(&figs, &args.out)
+}
+
+/// Prints the table and writes `results.json`.
+fn report(figs: &[Figure], out: &Path) -> Result<()> {
     println!(
         "\n{:<58} {:>12} {:>10} {:>10} {:>8}  target",
         "figure", "value", "p50", "p99", "n"
     );
-    for f in &figs {
+    for f in figs {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
         println!(
             "{:<58} {:>8.1} {:<3} {:>10} {:>10} {:>8}  {}",
@@ -725,9 +792,9 @@ async fn main() -> Result<()> {
             f.target.as_deref().unwrap_or("")
         );
     }
-    std::fs::create_dir_all(&args.out)?;
-    let path = args.out.join("results.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&figs)?)?;
+    std::fs::create_dir_all(out)?;
+    let path = out.join("results.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(figs)?)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

@@ -52,6 +52,7 @@ mod engine;
 mod error;
 pub mod handler;
 pub mod handlers;
+pub mod io;
 pub mod lifecycle;
 pub mod metrics;
 pub mod permissions;
@@ -67,7 +68,7 @@ pub use engine::components::ExportTable;
 pub use engine::engine_config;
 pub use engine::instance::{ActorCall, Delivery, DeliveryFuture, ExportResult};
 pub use engine::messaging;
-pub use engine::store::{ActorCtx, ActorStore, CallPath};
+pub use engine::store::{ActorCtx, ActorStore, CallPath, Waiting};
 pub use error::{HostError, HostResult, MailboxError};
 pub use system::{
     ActorInfo, ActorStatus, ActorSystem, ActorSystemBuilder, ResumeReport, RootOutcome, SystemError,

@@ -1,13 +1,15 @@
 //! The host killed with SIGKILL at random moments: every stored chain still verifies, every
-//! event the durability promise covers is on disk, and `run --data DIR --resume` brings the
-//! tree back with the same ids, each child from its last stored state, parents told.
+//! event the durability promise covers is stored, and `run --data DIR --resume` brings the
+//! tree back with the same ids, each child from its last stored state, parents told. The same
+//! rounds run on a SQLite store and on a shared PostgreSQL store (`run --store URL`, resumed by
+//! `run --store URL --resume` once the killed host's lease expired).
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 use std::time::Duration;
 use theater_supervisor::ActorStatus;
 use theater_supervisor::chain::verify;
-use theater_supervisor::store::{SqliteStore, Storage};
+use theater_supervisor::store::{PostgresStore, SqliteStore, Storage};
 use theater_supervisor_e2e::*;
 
 use crate::cli_run::{is_live, launch, messages, wait_for};
@@ -25,12 +27,68 @@ impl Rng {
     }
 }
 
-#[test]
-fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_back() {
-    let kills: usize = std::env::var("CRASH_KILLS")
+/// Where the killed host's events go.
+enum Backend {
+    /// `run --data DIR`.
+    Sqlite(std::path::PathBuf),
+    /// `run --store URL` with a short lease, so the next run can take the tree over soon.
+    Postgres(String),
+}
+
+/// The lease of the PostgreSQL runs.
+const LEASE_MS: u64 = 400;
+
+impl Backend {
+    fn store_args(&self) -> Vec<String> {
+        match self {
+            Self::Sqlite(d) => vec!["--data".into(), d.display().to_string()],
+            Self::Postgres(url) => vec![
+                "--store".into(),
+                url.clone(),
+                "--host-id".into(),
+                "crash-host".into(),
+                "--lease-ms".into(),
+                LEASE_MS.to_string(),
+            ],
+        }
+    }
+
+    fn open(&self) -> Box<dyn Storage> {
+        match self {
+            Self::Sqlite(d) => {
+                Box::new(SqliteStore::open_read_only(d).expect("open the store after a kill"))
+            }
+            Self::Postgres(url) => {
+                Box::new(PostgresStore::open_read_only(url).expect("open the store after a kill"))
+            }
+        }
+    }
+}
+
+fn kills(default: usize) -> usize {
+    std::env::var("CRASH_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(default)
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_back() {
+    let fx = Fixture::new();
+    let data = fx.dir().join("data");
+    crash_rounds(&fx, Backend::Sqlite(data), kills(12));
+}
+
+#[test]
+fn sigkill_at_random_moments_on_postgresql_loses_nothing_and_resume_takes_the_tree_over() {
+    let Some(db) = crate::shared_store::Db::new("crash") else {
+        return;
+    };
+    let fx = Fixture::new();
+    crash_rounds(&fx, Backend::Postgres(db.url()), kills(6));
+}
+
+fn crash_rounds(fx: &Fixture, backend: Backend, kills: usize) {
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -42,7 +100,6 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
                 | 1
         });
     let mut rng = Rng(seed);
-    let fx = Fixture::new();
     fx.manifest("worker.toml", "counter", &["message-server"]);
     fx.write("root.state", "fresh worker.toml 3");
     fx.manifest_with(
@@ -52,8 +109,7 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
         "init_state = \"root.state\"",
         "",
     );
-    let data = fx.dir().join("data");
-    let data_s = data.to_str().unwrap().to_string();
+    let store_args = backend.store_args();
     let root_manifest = fx.dir().join("root.toml");
     let mut restarted_lines: HashMap<String, u32> = HashMap::new();
     let mut durable_checked = 0usize;
@@ -64,14 +120,20 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
     for round in 0..=kills {
         let out = fx.dir().join(format!("run{round}.out"));
         let err = fx.dir().join(format!("run{round}.err"));
-        let mut child = match &expected {
-            None => launch(
-                &["run", root_manifest.to_str().unwrap(), "--data", &data_s],
-                &out,
-                &err,
-            ),
-            Some(_) => launch(&["run", "--data", &data_s, "--resume"], &out, &err),
-        };
+        let mut args = vec!["run".to_string()];
+        match &expected {
+            None => args.push(root_manifest.display().to_string()),
+            Some(_) => {
+                args.push("--resume".into());
+                if let Backend::Postgres(_) = backend {
+                    // The killed host's lease must expire before another run may take over.
+                    std::thread::sleep(Duration::from_millis(LEASE_MS + 300));
+                }
+            }
+        }
+        args.extend(store_args.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = launch(&args, &out, &err);
         if let Some(expected) = &expected {
             // Parents are told: the root logs `recovered <id>` for every child brought back.
             let children: Vec<String> = expected
@@ -84,25 +146,34 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
                     .iter()
                     .all(|c| m.iter().any(|l| *l == format!("recovered {c}")))
             });
-            // The CLI prints the ids once `resume` returned (the callbacks may come first).
-            let mut stderr = String::new();
-            for _ in 0..6000 {
-                stderr = std::fs::read_to_string(&err).unwrap();
-                if stderr.contains("\nresumed ") || stderr.starts_with("resumed ") {
-                    break;
+            if let Backend::Sqlite(_) = backend {
+                // The CLI prints the ids once `resume` returned (the callbacks may come first).
+                let mut stderr = String::new();
+                for _ in 0..6000 {
+                    stderr = std::fs::read_to_string(&err).unwrap();
+                    if stderr.contains("\nresumed ") || stderr.starts_with("resumed ") {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                let line = stderr
+                    .lines()
+                    .find(|l| l.starts_with("resumed "))
+                    .unwrap_or_else(|| panic!("no `resumed` line:\n{stderr}"));
+                let ids: BTreeSet<String> = line
+                    .split_once(": ")
+                    .map(|(_, ids)| ids.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_default();
+                assert_eq!(&ids, expected, "round {round}: resumed set (same ids)");
+                resumed_total += ids.len();
+            } else {
+                let stderr = std::fs::read_to_string(&err).unwrap();
+                assert!(
+                    stderr.contains("took over tree "),
+                    "round {round}:\n{stderr}"
+                );
+                resumed_total += expected.len();
             }
-            let line = stderr
-                .lines()
-                .find(|l| l.starts_with("resumed "))
-                .unwrap_or_else(|| panic!("no `resumed` line:\n{stderr}"));
-            let ids: BTreeSet<String> = line
-                .split_once(": ")
-                .map(|(_, ids)| ids.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default();
-            assert_eq!(&ids, expected, "round {round}: resumed set (same ids)");
-            resumed_total += ids.len();
             assert!(
                 messages(&out)
                     .iter()
@@ -139,7 +210,7 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
         kill_points.push(delay.as_millis());
 
         // Every stored chain verifies and matches the stored event count.
-        let store = SqliteStore::open_read_only(&data).expect("open the store after a kill");
+        let store = backend.open();
         let actors = store.actors().unwrap();
         let mut chains = HashMap::new();
         for a in &actors {
@@ -193,8 +264,10 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
         expected = Some(live);
     }
     // After the graceful stop everything verifies through the CLI too, and nothing is live.
+    let verify_args: Vec<&str> = store_args.iter().take(2).map(String::as_str).collect();
     let verify_out = Command::new(cli_bin())
-        .args(["verify", "--data", &data_s])
+        .arg("verify")
+        .args(&verify_args)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&verify_out.stdout);
@@ -202,7 +275,7 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
         verify_out.status.success() && text.starts_with("ok:"),
         "{text}"
     );
-    let store = SqliteStore::open_read_only(&data).unwrap();
+    let store = backend.open();
     let live: Vec<_> = store
         .actors()
         .unwrap()
@@ -211,8 +284,12 @@ fn sigkill_at_random_moments_loses_nothing_durable_and_resume_brings_the_tree_ba
         .collect();
     assert!(live.is_empty(), "live after Ctrl-C: {live:?}");
     println!(
-        "crash test: {kills} random kill points (seed {seed}, after {kill_points:?} ms of steady work), \
+        "crash test ({}): {kills} random kill points (seed {seed}, after {kill_points:?} ms of steady work), \
          {durable_checked} durable operations checked, {resumed_total} actors resumed; {}",
+        match backend {
+            Backend::Sqlite(_) => "SQLite",
+            Backend::Postgres(_) => "PostgreSQL",
+        },
         text.trim()
     );
 }

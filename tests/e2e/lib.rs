@@ -326,11 +326,19 @@ pub fn cli_bin() -> PathBuf {
         .get_or_init(|| {
             // Built once per test run, even if a binary exists: with a shared `CARGO_TARGET_DIR`
             // (a build cache, a second worktree) the one there may come from other sources.
-            // `--workspace`, not `-p theater-supervisor`: features then resolve as for
-            // `cargo test --workspace`, so this reuses its artifacts instead of rebuilding
-            // wasmtime with another feature set (minutes on a clean checkout).
+            // `--workspace --tests`, not `-p theater-supervisor`: features (dev-dependencies'
+            // included) then resolve as for `cargo test --workspace`, so this reuses its
+            // artifacts instead of rebuilding wasmtime-wasi and more with another feature set
+            // (minutes on a clean checkout); the test targets are already built.
             let ok = std::process::Command::new(env!("CARGO"))
-                .args(["build", "-q", "--workspace", "--bin", "theater-supervisor"])
+                .args([
+                    "build",
+                    "-q",
+                    "--workspace",
+                    "--bin",
+                    "theater-supervisor",
+                    "--tests",
+                ])
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo build")

@@ -44,6 +44,33 @@ async fn a_looping_child_is_stopped_at_its_own_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_blocked_in_a_wasi_call_is_stopped_at_its_own_deadline() {
+    // `wasi-probe` (wasm32-wasip2) sleeps in `wasi:clocks` (a host call: no wasm runs, so the
+    // epoch interrupt cannot stop it); the deadline still holds.
+    let h = Harness::start().await;
+    limited(
+        &h,
+        "sleep300.toml",
+        "wasi-probe",
+        &["message-server"],
+        "call_timeout_ms = 300",
+    );
+    let sleeper = h.spawn("sleep300.toml", None).await;
+    let sibling = h.spawn("child.toml", None).await;
+    let sent = Instant::now();
+    let r = h.cmd(&["request", &sleeper, "sleep 20000"]).await;
+    let took = sent.elapsed();
+    println!("child sleeping in a WASI call with a 300 ms deadline answered after {took:?}: {r}");
+    assert!(r.starts_with("err "), "{r}");
+    h.wait_callback("timeout", |l| {
+        l.starts_with(&format!("error {sleeper} operation-timeout")) && l.contains("300ms")
+    })
+    .await;
+    assert!(took < Duration::from_millis(300 + 5_000), "{took:?}");
+    assert_eq!(h.cmd(&["request", &sibling, "ping"]).await, "ok pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_growing_memory_past_its_limit_fails_with_internal_naming_the_limit() {
     let h = Harness::start().await;
     limited(

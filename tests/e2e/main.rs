@@ -11,6 +11,7 @@ mod deadlocks;
 mod errors;
 mod faults;
 mod hostile;
+mod io;
 mod limits;
 mod messaging;
 mod model;

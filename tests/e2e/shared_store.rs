@@ -12,6 +12,8 @@ use theater_supervisor::store::{PostgresOptions, PostgresStore, Storage};
 use theater_supervisor::{ActorSystem, SystemConfig};
 use theater_supervisor_e2e::*;
 
+mod chaos;
+
 /// The test cluster's URL; without one the test prints why it is skipped, except under
 /// `just test` or CI, where it fails.
 fn pg_url() -> Option<String> {
@@ -33,13 +35,13 @@ fn pg_url() -> Option<String> {
 }
 
 /// A schema of its own for one test, dropped at the end.
-struct Db {
+pub(crate) struct Db {
     base: String,
     schema: String,
 }
 
 impl Db {
-    fn new(tag: &str) -> Option<Self> {
+    pub(crate) fn new(tag: &str) -> Option<Self> {
         let base = pg_url()?;
         let schema = format!("e2e_{tag}_{}", std::process::id());
         let db = Self { base, schema };
@@ -47,7 +49,7 @@ impl Db {
         Some(db)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}?schema={}", self.base, self.schema)
     }
 

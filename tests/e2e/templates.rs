@@ -1,7 +1,9 @@
 //! `theater-supervisor new`: each working template is generated into an empty directory, built
 //! with its own `build.sh` (a real cargo build for wasm32-unknown-unknown, `wasm-tools component
 //! new`, `wac plug` of the guest adapter) and run with `./build.sh run` on the CLI; its output is
-//! checked, then a real signal stops it. The `http` template fails with an error saying why.
+//! checked, then a real signal stops it. The `http` template's worker is built for
+//! `wasm32-wasip2` and answered on a real socket: it serves, crashes on `/crash` (500), is
+//! restarted by the supervisor and serves again on the same address.
 
 use std::time::Duration;
 use theater_supervisor_e2e::shell::UserShell;
@@ -163,13 +165,6 @@ fn new_refuses_what_it_cannot_write_and_writes_nothing() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, err) = run("theater-supervisor new web --template http");
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("`http` template needs the `http-server` handler")
-            && err.contains("not provide yet"),
-        "{err}"
-    );
     let (code, err) = run("theater-supervisor new Shop");
     assert_eq!(code, Some(1));
     assert!(err.contains("`Shop` cannot be a project name"), "{err}");
@@ -189,4 +184,81 @@ fn new_refuses_what_it_cannot_write_and_writes_nothing() {
     assert_eq!(code, Some(1));
     assert!(err.contains("`taken` already exists"), "{err}");
     assert_eq!(std::fs::read_dir(work.join("taken")).unwrap().count(), 0);
+}
+
+#[test]
+fn the_http_template_serves_crashes_is_restarted_and_serves_again() {
+    let sh = UserShell::new();
+    let work = sh.dir().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let port = crate::io::free_port();
+    let out = sh
+        .command(
+            &format!("theater-supervisor new site --template http --port {port}"),
+            &work,
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!("curl http://127.0.0.1:{port}/")),
+        "{said}"
+    );
+    let mut run = sh.start("./build.sh run", &work.join("site"));
+    run.wait_for_line("started, supervising: web", BUILD);
+    let ready = run
+        .output
+        .iter()
+        .position(|l| l.starts_with("[web ") && l.ends_with(" ready"))
+        .unwrap_or_else(|| panic!("no ready line:\n{}", run.output.join("\n")));
+    let (name, web_id) = prefix(&run.output[ready]).unwrap();
+    assert_eq!(name, "web");
+    let web_id = web_id.to_string();
+
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = rt.block_on(crate::io::get(addr, "/"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("hello from ") && body.ends_with(": request 1\n"),
+        "{body}"
+    );
+    assert!(body.contains(&web_id), "{body} (web is {web_id})");
+    let (status, _) = rt.block_on(crate::io::get(addr, "/crash"));
+    assert_eq!(status, 500);
+    run.wait_for_line("-> restarted web", Duration::from_secs(30));
+    // Served again on the same address by the same actor, a fresh instance (request 1 again);
+    // while it restarts the host answers 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, body) = rt.block_on(crate::io::get(addr, "/"));
+        match status {
+            200 => break body,
+            503 if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            _ => panic!("{status} {body}"),
+        }
+    };
+    assert!(
+        body.ends_with(": request 1\n") && body.contains(&web_id),
+        "{body}"
+    );
+
+    run.signal("INT");
+    let (code, out) = run.finish(Duration::from_secs(60));
+    let text = out.join("\n");
+    assert_eq!(code, Some(130), "{text}");
+    find_in(&out, &format!("stopped web {web_id}: graceful"));
+    find_in(&out, "stopped 2 actors in ");
+    // Stopped for good: the address is closed.
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still listening"
+    );
 }

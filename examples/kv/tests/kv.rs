@@ -224,7 +224,7 @@ async fn a_component_importing_kv_without_the_handler_fails_to_start_naming_it()
     let with_kv = manifest(dir.path(), "with-kv.toml", "kv-actor", &kv(Some(1)));
     let e = plain.start_root(&with_kv).await.unwrap_err().to_string();
     assert!(
-        e.contains("handler type `kv` is not provided by this host (supported: runtime, supervisor, message-server, timer, child-control, recovery)"),
+        e.contains("handler type `kv` is not provided by this host (supported: runtime, supervisor, message-server, timer, child-control, recovery, filesystem, environment, http-client, http-server)"),
         "{e}"
     );
     system.shutdown().await;

@@ -15,7 +15,8 @@ pub enum Template {
     Supervisor,
     /// One worker actor (raw `theater:simple`, world `message-actor`).
     Worker,
-    /// An HTTP actor: not available yet (needs the `http-server` handler).
+    /// A supervisor (guest SDK + the guest adapter) keeping an HTTP worker (`wasm32-wasip2`,
+    /// `wasi:http/incoming-handler`) alive.
     Http,
 }
 
@@ -28,6 +29,9 @@ pub struct NewCommand {
     /// What to generate.
     #[arg(long, value_enum, default_value = "supervisor")]
     pub template: Template,
+    /// The port the `http` template's worker listens on (127.0.0.1).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
     /// The theater-supervisor checkout whose SDK, WIT files and guest adapter the project uses.
     /// Default: `$THEATER_CHECKOUT`, else the checkout this binary was built from.
     #[arg(long, value_name = "DIR")]
@@ -45,11 +49,6 @@ pub enum NewError {
     /// The target directory exists.
     #[error("`{0}` already exists: choose another name or remove it")]
     Exists(PathBuf),
-    /// A template that needs a handler this host does not have.
-    #[error(
-        "the `http` template needs the `http-server` handler, which this host does not provide yet (not implemented: issue 11); available templates: supervisor, worker"
-    )]
-    HttpNotAvailable,
     /// The checkout is missing or not a theater-supervisor checkout.
     #[error(
         "`{dir}` is not a theater-supervisor checkout ({missing} is missing): pass --checkout DIR (or set THEATER_CHECKOUT) to the checkout the CLI was installed from"
@@ -101,6 +100,13 @@ mod files {
     pub const WORKER_WORKSPACE: &str = include_str!("../../templates/worker/workspace.toml");
     pub const WORKER_MANIFEST: &str = include_str!("../../templates/worker/manifest.toml");
     pub const WORKER_README: &str = include_str!("../../templates/worker/README.md");
+    pub const HTTP_WORKSPACE: &str = include_str!("../../templates/http/workspace.toml");
+    pub const HTTP_SUP_RS: &str = include_str!("../../templates/http/supervisor.rs");
+    pub const HTTP_WEB_CARGO: &str = include_str!("../../templates/http/web.Cargo.toml");
+    pub const HTTP_WEB_RS: &str = include_str!("../../templates/http/web.rs");
+    pub const HTTP_MANIFEST: &str = include_str!("../../templates/http/manifest.toml");
+    pub const HTTP_WEB_MANIFEST: &str = include_str!("../../templates/http/web-manifest.toml");
+    pub const HTTP_README: &str = include_str!("../../templates/http/README.md");
 }
 
 /// One generated file: its path in the project and its text with the placeholders filled in.
@@ -118,7 +124,8 @@ impl NewCommand {
         write_all(&dir, &files)?;
         let (template, next) = match self.template {
             Template::Supervisor => ("supervisor", "a supervisor and its worker"),
-            _ => ("worker", "a worker"),
+            Template::Http => ("http", "a supervisor and its HTTP worker"),
+            Template::Worker => ("worker", "a worker"),
         };
         println!(
             "created {}/ from the `{template}` template: {next}",
@@ -128,14 +135,14 @@ impl NewCommand {
             println!("  {}", f.path);
         }
         println!("build and run it: cd {} && ./build.sh run", self.name);
+        if self.template == Template::Http {
+            println!("then: curl http://127.0.0.1:{}/", self.port);
+        }
         Ok(0)
     }
 
     /// Every file of the chosen template, rendered; nothing is written yet.
     fn render(&self) -> Result<Vec<File>, NewError> {
-        if self.template == Template::Http {
-            return Err(NewError::HttpNotAvailable);
-        }
         let name = self.name.as_str();
         if !valid_name(name) {
             return Err(NewError::BadName(name.to_string()));
@@ -157,6 +164,7 @@ impl NewCommand {
             type_name: &camel_case(name),
             worker_crate: &worker_crate,
             checkout,
+            port: self.port,
             sdk: &format!("{checkout}/guest-adapter/sdk"),
             wit: &format!("{checkout}/wit"),
         };
@@ -176,7 +184,17 @@ impl NewCommand {
                 file("worker.toml", &[files::SUP_WORKER_MANIFEST]),
                 file("README.md", &[files::SUP_README]),
             ],
-            _ => vec![
+            Template::Http => vec![
+                file("Cargo.toml", &[files::HTTP_WORKSPACE, files::PROFILE]),
+                file("supervisor/Cargo.toml", &[files::SUP_CARGO]),
+                file("supervisor/src/lib.rs", &[files::HTTP_SUP_RS]),
+                file("web/Cargo.toml", &[files::HTTP_WEB_CARGO]),
+                file("web/src/lib.rs", &[files::HTTP_WEB_RS]),
+                file(&format!("{name}.toml"), &[files::HTTP_MANIFEST]),
+                file("web.toml", &[files::HTTP_WEB_MANIFEST]),
+                file("README.md", &[files::HTTP_README]),
+            ],
+            Template::Worker => vec![
                 file(
                     "Cargo.toml",
                     &[files::WORKER_WORKSPACE, files::WORKER_CARGO, files::PROFILE],
@@ -186,12 +204,14 @@ impl NewCommand {
                 file("README.md", &[files::WORKER_README]),
             ],
         };
-        let (crates, supervisor) = match self.template {
-            Template::Supervisor => (format!("{name} {worker_crate}"), name),
-            _ => (name.to_string(), ""),
+        let (crates, wasi_crates, supervisor) = match self.template {
+            Template::Supervisor => (format!("{name} {worker_crate}"), String::new(), name),
+            Template::Http => (name.to_string(), format!("{name}-web"), name),
+            Template::Worker => (name.to_string(), String::new(), ""),
         };
         let build = files::BUILD_SH
             .replace("{{crates}}", &crates)
+            .replace("{{wasi_crates}}", &wasi_crates)
             .replace("{{supervisor}}", supervisor);
         files.push(File {
             executable: true,
@@ -236,6 +256,7 @@ struct Vars<'a> {
     type_name: &'a str,
     worker_crate: &'a str,
     checkout: &'a str,
+    port: u16,
     sdk: &'a str,
     wit: &'a str,
 }
@@ -252,6 +273,7 @@ impl Vars<'_> {
             .replace("{{worker_crate}}", self.worker_crate)
             .replace("{{worker_name}}", worker_name)
             .replace("{{checkout}}", self.checkout)
+            .replace("{{port}}", &self.port.to_string())
             .replace("{{sdk}}", self.sdk)
             .replace("{{wit}}", self.wit)
     }
@@ -336,10 +358,11 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        for template in [Template::Supervisor, Template::Worker] {
+        for template in [Template::Supervisor, Template::Worker, Template::Http] {
             let cmd = NewCommand {
                 name: "my-shop".into(),
                 template,
+                port: 8080,
                 checkout: Some(PathBuf::from(BUILT_FROM)),
             };
             for f in cmd.render().unwrap() {
@@ -354,13 +377,25 @@ mod tests {
     }
 
     #[test]
-    fn http_says_it_is_not_there_yet() {
+    fn the_http_template_listens_on_the_port_asked_for() {
         let cmd = NewCommand {
-            name: "web".into(),
+            name: "site".into(),
             template: Template::Http,
-            checkout: None,
+            port: 18_123,
+            checkout: Some(PathBuf::from(BUILT_FROM)),
         };
-        let err = cmd.render().err().unwrap().to_string();
-        assert!(err.contains("http-server") && err.contains("not"), "{err}");
+        let files = cmd.render().unwrap();
+        let web = files.iter().find(|f| f.path == "web.toml").unwrap();
+        assert!(
+            web.text.contains("listen = \"127.0.0.1:18123\""),
+            "{}",
+            web.text
+        );
+        let build = files.iter().find(|f| f.path == "build.sh").unwrap();
+        assert!(
+            build.text.contains("WASI_CRATES=(site-web)"),
+            "{}",
+            build.text
+        );
     }
 }

@@ -37,6 +37,12 @@ pub(crate) trait HostOps: Send + Sync + 'static {
     fn config(&self) -> &SystemConfig;
     /// The clock call deadlines run on.
     fn clock(&self) -> &HostClock;
+    /// Lets the handlers `actor` has prepare its new instance (WASI context, `wasi:http` hooks).
+    fn prepare_instance(
+        &self,
+        actor: &ActorCtx,
+        setup: &mut super::store::InstanceSetup<'_>,
+    ) -> Result<(), String>;
     /// The states of the handlers `actor` has, for its new store.
     fn handler_states(&self, actor: &ActorCtx) -> HandlerStates;
     /// True when an actor holding `grants` has the handler of manifest type `name`.

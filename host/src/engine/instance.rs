@@ -3,7 +3,7 @@
 //! handlers queue in its mailbox ([`Delivery`]).
 
 use super::components::{ExportFn, INIT, LoadedComponent};
-use super::store::{ActorCtx, ActorStore, CallPath, HandlerStates};
+use super::store::{ActorCtx, ActorStore, CallPath, DenyOutgoing, HandlerStates, InstanceSetup};
 use crate::chain::EventData;
 use crate::lifecycle::{Failure, FailureKind};
 use std::any::Any;
@@ -11,11 +11,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wasmtime::component::{ComponentNamedList, ComponentType, Instance, Lift, Lower, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpHooks;
 
 /// A call a handler queues in an actor's mailbox: the actor runs it after its current call,
 /// one at a time in arrival order (CONTRACT §2). `deliver` gets the actor's instance through
@@ -97,8 +98,21 @@ impl Running {
         if ctx.system.config().inherit_stdio {
             wasi.inherit_stdout().inherit_stderr();
         }
+        let mut http_hooks: Box<dyn WasiHttpHooks> = Box::new(DenyOutgoing);
+        ctx.system
+            .prepare_instance(
+                &ctx,
+                &mut InstanceSetup {
+                    wasi: &mut wasi,
+                    http_hooks: &mut http_hooks,
+                },
+            )
+            .map_err(|e| (Failure::internal(e), false))?;
         let handlers: HandlerStates = ctx.system.handler_states(&ctx);
-        let mut store = Store::new(&engine, ActorStore::new(wasi.build(), ctx, handlers));
+        let mut store = Store::new(
+            &engine,
+            ActorStore::new(wasi.build(), http_hooks, ctx, handlers),
+        );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         // Yield to tokio at every epoch tick so a busy actor never starves the others and can
         // be stopped; past the call's deadline, interrupt it.
@@ -182,7 +196,15 @@ impl Running {
             ctx.call_path = Arc::new(p);
             ctx.deadline.set(Some(ctx.system.clock().now() + timeout));
         }
-        let outcome = self.invoke::<P, R>(slot, idx, state, params).await;
+        // The epoch interrupt stops a guest that computes past its deadline; one blocked in a
+        // host call (a WASI sleep, a slow outgoing request) is stopped by `overrun`.
+        let overrun = self.overrun(timeout);
+        let outcome = tokio::select! {
+            // The call first: one that finishes at once never sets a timer.
+            biased;
+            r = self.invoke::<P, R>(slot, idx, state, params) => r,
+            () = overrun => Err(Trap::Interrupt.into()),
+        };
         let ctx = &mut self.store.data_mut().ctx;
         ctx.deadline.set(None);
         match outcome {
@@ -234,6 +256,120 @@ impl Running {
                     format!("{function} failed"),
                 );
                 Err(failure)
+            }
+        }
+    }
+
+    /// Calls `export` with `params` as they are (no state threaded through), under the call
+    /// deadline, recording `call.start` and `call.ok` / `call.trap`.
+    pub async fn call_func<P, R>(
+        &mut self,
+        export: ExportFn,
+        params: P,
+        params_summary: EventData,
+    ) -> Result<R, Failure>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let function = export.function;
+        let Some((slot, idx)) = self.component.exports.find(&export) else {
+            return Err(Failure::internal(format!(
+                "{function} is not exported: the component has no `{}.{function}`",
+                export.interface
+            )));
+        };
+        let timeout = self.ctx().grants.limits.call_timeout;
+        {
+            let ctx = &mut self.store.data_mut().ctx;
+            ctx.record(
+                "call.start",
+                EventData::new()
+                    .str("function", function)
+                    .raw("params", &params_summary.finish()),
+                format!("calling {function}"),
+            );
+            ctx.call_path = Arc::new(vec![ctx.id.clone()]);
+            ctx.deadline.set(Some(ctx.system.clock().now() + timeout));
+        }
+        let func = match self.typed[slot]
+            .as_ref()
+            .and_then(|f| f.downcast_ref::<TypedFunc<P, R>>())
+        {
+            Some(f) => Ok(*f),
+            None => self
+                .instance
+                .get_typed_func::<P, R>(&mut self.store, idx)
+                .inspect(|f| self.typed[slot] = Some(Box::new(*f))),
+        };
+        // The epoch interrupt stops a guest that computes past its deadline; one blocked in a
+        // host call (a WASI sleep, a slow outgoing request) is stopped by `overrun`.
+        let overrun = self.overrun(timeout);
+        let outcome = match func {
+            Err(e) => Err(e),
+            Ok(func) => tokio::select! {
+                biased;
+                r = func.call_async(&mut self.store, params) => r,
+                () = overrun => Err(Trap::Interrupt.into()),
+            },
+        };
+        let ctx = &mut self.store.data_mut().ctx;
+        ctx.deadline.set(None);
+        match outcome {
+            Ok(result) => {
+                ctx.record(
+                    "call.ok",
+                    EventData::new().str("function", function),
+                    format!("{function} returned"),
+                );
+                Ok(result)
+            }
+            Err(e) => Err(self.trapped(function, timeout, e)),
+        }
+    }
+
+    /// The failure of a call that trapped or ran past its deadline, recorded as `call.trap`.
+    fn trapped(&mut self, function: &str, timeout: Duration, e: wasmtime::Error) -> Failure {
+        let timed_out = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
+        let failure = if timed_out {
+            Failure {
+                kind: FailureKind::OperationTimeout,
+                message: format!("{function} ran past its deadline of {timeout:?}"),
+                at: Instant::now(),
+            }
+        } else {
+            Failure::internal(trap_summary(function, &e))
+        };
+        self.ctx().record(
+            "call.trap",
+            EventData::new()
+                .str("function", function)
+                .str("error_type", failure.kind.name())
+                .str("error", &failure.message)
+                .str("detail", &format!("{e:?}")),
+            format!("{function} failed"),
+        );
+        failure
+    }
+
+    /// Resolves once the current call is past its deadline, plus a little (`timeout / 10` +
+    /// 50 ms, so the epoch interrupt wins for a guest that computes), while the guest waits in
+    /// a host call; never while the actor waits on other actors ([`ActorCtx::wait_start`]),
+    /// and not counting host pauses (the deadline runs on the host clock).
+    fn overrun(&self, timeout: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let ctx = self.ctx();
+        let deadline = ctx.deadline.clone();
+        let system = ctx.system.clone();
+        let grace = timeout / 10 + Duration::from_millis(50);
+        async move {
+            loop {
+                let now = system.clock().now();
+                let wait = match deadline.get() {
+                    Some(d) if !deadline.held() && now >= d + grace => return,
+                    Some(d) if !deadline.held() => d + grace - now,
+                    _ => grace,
+                };
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -308,6 +444,33 @@ impl ActorCall<'_> {
     /// True when the actor's component exports `export`.
     pub fn has_export(&self, export: &ExportFn) -> bool {
         self.running.component.exports.has(export)
+    }
+
+    /// The actor's store data: its WASI and `wasi:http` contexts (to create the resources an
+    /// export takes, e.g. with [`wasmtime_wasi_http::WasiHttpView::http`]) and its handlers' states.
+    pub fn store(&mut self) -> &mut ActorStore {
+        self.running.store.data_mut()
+    }
+
+    /// Calls `export` with `params` as they are, without the actor's state: for the exports of
+    /// standard worlds, such as `wasi:http/incoming-handler.handle`. Runs under the actor's
+    /// call deadline, also while the guest waits in a host call; records `call.start` (with
+    /// `params_summary`) and `call.ok` or `call.trap`. A trap or a timeout is returned as the
+    /// [`Failure`] that fails the actor (return it from the delivery); so is an export the
+    /// component does not have.
+    pub async fn call_func<P, R>(
+        &mut self,
+        export: ExportFn,
+        params: P,
+        params_summary: EventData,
+    ) -> Result<R, Failure>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        self.running
+            .call_func::<P, R>(export, params, params_summary)
+            .await
     }
 
     /// Calls `export`, shaped `f(state, params) -> result<R, string>`, with the actor's state

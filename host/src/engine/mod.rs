@@ -86,6 +86,7 @@ impl EngineSet {
         let engine = Engine::new(config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         add(&mut linker)?;
         Ok(Self {
             engine,

@@ -16,6 +16,7 @@ pub use crate::engine::components::{ExportFn, ExportTable};
 pub use crate::engine::host::{
     ActorEntry, ActorMailbox, HostHandle, MailboxError, PathCheck, RoomCheck,
 };
+pub use crate::engine::store::InstanceSetup;
 pub use crate::permissions::ActorManifest;
 pub use api::ActorRef;
 pub use registry::{HandlerRegistry, RegistryError};
@@ -83,6 +84,19 @@ pub trait Handler: Send + Sync + 'static {
     /// [`ActorStore::view::<Self>`](ActorStore::view) as the getter of the bindgen
     /// `add_to_linker` functions and [`HasHandler<Self>`] as their `HasData`.
     fn add_to_linker(&self, linker: &mut Linker<ActorStore>) -> wasmtime::Result<()>;
+
+    /// Prepares the instance of an actor holding `grant`, before it is created (at every start
+    /// and restart, before [`Handler::state`]): add WASI preopens or environment variables,
+    /// install `wasi:http` hooks, claim what the actor needs (a listening socket). An `Err`
+    /// fails the start with that message, which should name what is wrong.
+    fn prepare(
+        &self,
+        _grant: &Arc<Self::Grant>,
+        _actor: &ActorCtx,
+        _setup: &mut InstanceSetup<'_>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 
     /// The per-actor state of an actor holding `grant`, when it is instantiated.
     fn state(&self, grant: &Arc<Self::Grant>, actor: &ActorCtx) -> Self::State;

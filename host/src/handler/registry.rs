@@ -1,7 +1,7 @@
 //! The registry of a host's handlers: settings of a manifest, grants of an actor (a child never
 //! more than its parent), the linker, per-actor states and lifecycle hooks.
 
-use super::{ExportFn, Handler, SettingsTable};
+use super::{ExportFn, Handler, InstanceSetup, SettingsTable};
 use crate::engine::components::HandlerSurface;
 use crate::engine::store::{ActorCtx, ActorStore, HandlerStates};
 use crate::handler::ActorRef;
@@ -27,6 +27,12 @@ trait ErasedHandler: Send + Sync {
         m: &Manifest,
     ) -> Result<Erased, String>;
     fn add_to_linker(&self, linker: &mut Linker<ActorStore>) -> wasmtime::Result<()>;
+    fn prepare(
+        &self,
+        grant: &Erased,
+        actor: &ActorCtx,
+        setup: &mut InstanceSetup<'_>,
+    ) -> Result<(), String>;
     fn state(&self, grant: &Erased, actor: &ActorCtx) -> Box<dyn Any + Send>;
     fn lifecycle(&self, event: &Lifecycle<'_>, actor: &ActorRef<'_>);
 }
@@ -71,6 +77,18 @@ impl<H: Handler> ErasedHandler for H {
     }
     fn add_to_linker(&self, linker: &mut Linker<ActorStore>) -> wasmtime::Result<()> {
         Handler::add_to_linker(self, linker)
+    }
+    fn prepare(
+        &self,
+        grant: &Erased,
+        actor: &ActorCtx,
+        setup: &mut InstanceSetup<'_>,
+    ) -> Result<(), String> {
+        let grant = grant
+            .clone()
+            .downcast::<H::Grant>()
+            .expect("the registry keeps each handler's own grants");
+        Handler::prepare(self, &grant, actor, setup)
     }
     fn state(&self, grant: &Erased, actor: &ActorCtx) -> Box<dyn Any + Send> {
         let grant = grant
@@ -285,6 +303,22 @@ impl HandlerRegistry {
     pub(crate) fn has(&self, grants: &Grants, name: &str) -> bool {
         self.index(name)
             .is_some_and(|i| grants.handler(i).is_some())
+    }
+
+    /// Lets every handler an actor holding `grants` has prepare its instance (registry order);
+    /// the first error fails the start.
+    pub(crate) fn prepare(
+        &self,
+        grants: &Grants,
+        actor: &ActorCtx,
+        setup: &mut InstanceSetup<'_>,
+    ) -> Result<(), String> {
+        for (i, h) in self.handlers.iter().enumerate() {
+            if let Some(grant) = grants.handler(i) {
+                h.prepare(grant, actor, setup)?;
+            }
+        }
+        Ok(())
     }
 
     /// The per-actor states of the handlers an actor holding `grants` has.

@@ -19,7 +19,6 @@ use crate::messaging::{
 use crate::metrics::Op;
 use crate::{ActorCtx, ActorStore, HostError, HostResult};
 use std::sync::Arc;
-use std::time::Instant;
 use wasmtime::component::Linker;
 
 /// Host-wide configuration of the [`MessageServerHandler`]: the bounds of an actor whose
@@ -224,7 +223,7 @@ impl Host for HandlerView<'_, MessageServerHandler> {
         let data = EventData::new()
             .str("to", &actor_id)
             .summary("message", Some(&msg));
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = match granted(&self.state) {
             Ok(()) => ctx.request(&actor_id, msg).await,
             Err(e) => Err(e),
@@ -252,7 +251,7 @@ impl Host for HandlerView<'_, MessageServerHandler> {
             data.clone().summary("initial", Some(&initial_msg)),
             format!("open channel to {actor_id}"),
         );
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = match granted(&self.state) {
             Ok(()) => ctx.open_channel(&actor_id, initial_msg).await,
             Err(e) => Err(e),

@@ -3,7 +3,8 @@
 //! calling `supervisor-handlers`), [`message_server`] (`theater:simple/message-server-host`),
 //! and this project's extensions [`timer`] (`theater:extension/timer`, calling
 //! `timer-handler`), [`child_control`] (`theater:extension/child-control`) and [`recovery`]
-//! (calling `theater:extension/recovery-handler`).
+//! (calling `theater:extension/recovery-handler`). The I/O handlers on WASI 0.2 (`filesystem`,
+//! `environment`, `http-client`, `http-server`) are in [`crate::io`].
 //!
 //! [`Handler`]: crate::handler::Handler
 
@@ -41,6 +42,10 @@ pub fn register_builtins(
     registry.register(TimerHandler::new())?;
     registry.register(ChildControlHandler::new())?;
     registry.register(RecoveryHandler::new())?;
+    registry.register(crate::io::FilesystemHandler::new())?;
+    registry.register(crate::io::EnvironmentHandler::new())?;
+    registry.register(crate::io::HttpClientHandler::new())?;
+    registry.register(crate::io::HttpServerHandler::new())?;
     Ok(())
 }
 

@@ -416,7 +416,7 @@ impl HandlerView<'_, SupervisorHandler> {
                 .summary("bytes", bytes.as_deref()),
             format!("{op} {shown}"),
         );
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = async {
             let grant = granted(&self.state)?;
             let m = ctx
@@ -470,7 +470,7 @@ impl Host for HandlerView<'_, SupervisorHandler> {
             EventData::new().str("child", &child_id),
             "stop-child".into(),
         );
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = match granted(&self.state) {
             Ok(_) => ctx.stop_child(&child_id).await,
             Err(e) => Err(e),
@@ -486,7 +486,7 @@ impl Host for HandlerView<'_, SupervisorHandler> {
             EventData::new().str("child", &child_id),
             "restart-child".into(),
         );
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = async {
             let grant = granted(&self.state)?;
             // A child that already ended counts against max_children again once restarted.
@@ -527,7 +527,7 @@ impl Host for HandlerView<'_, SupervisorHandler> {
             EventData::new().str("child", &child_id),
             "get-child-events".into(),
         );
-        let t0 = Instant::now();
+        let t0 = ctx.wait_start();
         let r = match granted(&self.state) {
             Ok(_) => ctx.child_events(&child_id).await,
             Err(e) => Err(e),

@@ -14,6 +14,14 @@ impl HostOps for SystemInner {
         &self.clock
     }
 
+    fn prepare_instance(
+        &self,
+        actor: &ActorCtx,
+        setup: &mut crate::handler::InstanceSetup<'_>,
+    ) -> Result<(), String> {
+        self.handlers.prepare(&actor.grants, actor, setup)
+    }
+
     fn handler_states(&self, actor: &ActorCtx) -> HandlerStates {
         self.handlers.states(&actor.grants, actor)
     }

@@ -61,6 +61,11 @@ impl SystemInner {
                     &*storage.health().borrow(),
                     crate::store::StoreHealth::Failed(_)
                 ) {
+                    // The tree is being dropped on this host (`abandon_tree` aborts the task
+                    // this runs in, in a moment): the guest must not act on this error (no
+                    // callbacks, no failing root, CONTRACT §9). Should the task live on, the
+                    // error is returned after a while.
+                    tokio::time::sleep(ABANDON_GRACE).await;
                     return Err(HostError::Store(format!(
                         "this operation is not recorded: {e}"
                     )));
@@ -279,3 +284,7 @@ pub(super) fn stored_manifest(m: &Manifest) -> StoredManifest {
         },
     }
 }
+
+/// How long an operation whose write was refused because the tree's lease moved on waits for
+/// this host to drop the tree before it returns the refusal.
+const ABANDON_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

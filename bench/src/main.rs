@@ -21,6 +21,8 @@ use theater_supervisor::{ActorSystem, Allocator, SystemConfig, engine_config};
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Engine, Store};
 
+mod channels;
+
 #[derive(Parser, Debug)]
 #[command(about = "Benchmarks of theater-supervisor against raw wasmtime")]
 struct Args {
@@ -626,6 +628,7 @@ async fn main() -> Result<()> {
         None,
     );
     let req_ratio = p50(&req) / p50(&raw_call);
+    let req_us = (req.value, p50(&req));
     figs.push(req);
     figs.push(raw_call);
     figs.push(scalar(
@@ -635,6 +638,9 @@ async fn main() -> Result<()> {
         n_req,
         Some("≤ 5×"),
     ));
+    figs.extend(
+        channels::figures(&b, &fx.dir, &root, req_us, q(20_000, 200), q(5_000, 100)).await?,
+    );
 
     // --- event chain -------------------------------------------------------------------
     progress("event chain: recording cost and get-child-events on a 10,000-event chain");

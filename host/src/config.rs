@@ -63,6 +63,10 @@ pub struct SystemConfig {
     /// Messages (`send`/`request`) that may wait in one actor's mailbox; more are refused with
     /// an error. Callbacks to parents are not counted.
     pub mailbox_capacity: usize,
+    /// How long a request may wait for its answer: an outstanding request (its target's
+    /// `handle-request` returned `none`) still unanswered this long after it was made ends with
+    /// `err` for its requester.
+    pub request_timeout: Duration,
     /// This host's id, recorded in every `lifecycle.start` event (the chain shows where each
     /// actor ran; `run --host-id`, with a shared store the lease owner). `None` records none.
     pub host_id: Option<String>,
@@ -129,6 +133,7 @@ impl Default for SystemConfig {
             memory_events: 1024,
             retain_stopped: 1_000,
             mailbox_capacity: 10_000,
+            request_timeout: Duration::from_secs(30),
             host_id: None,
         }
     }

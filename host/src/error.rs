@@ -124,6 +124,39 @@ pub enum HostError {
     /// The target stopped before it answered.
     #[error("actor `{0}` stopped before answering the request")]
     NoAnswer(ActorId),
+    /// The calling actor has no outstanding request with this id.
+    #[error(
+        "unknown request id `{}`: this actor has no outstanding request with this id (never received here, or already answered, cancelled or timed out)",
+        short_id(.0)
+    )]
+    UnknownRequest(String),
+    /// The request got no answer within [`crate::SystemConfig::request_timeout`].
+    #[error(
+        "request to actor `{to}` timed out: no answer within the host's request timeout of {timeout:?}"
+    )]
+    RequestTimeout {
+        /// The target.
+        to: ActorId,
+        /// The timeout.
+        timeout: std::time::Duration,
+    },
+    /// The channel id is not one of the calling actor's open channels.
+    #[error(
+        "channel `{}` is closed or is not one of this actor's channels (only its two ends may use a channel id)",
+        short_id(.0)
+    )]
+    UnknownChannel(String),
+    /// The channel was not accepted yet.
+    #[error("channel `{0}` is not open yet: its target has not accepted it")]
+    ChannelNotOpen(String),
+    /// The target of `open-channel` refused it (or could not answer).
+    #[error("open-channel to actor `{to}` refused: {message}")]
+    ChannelRefused {
+        /// The target.
+        to: ActorId,
+        /// The target's message (UTF-8, lossy), or why there is none.
+        message: String,
+    },
     /// The event store failed or refused, so the operation is not recorded.
     #[error("{0}")]
     Store(String),

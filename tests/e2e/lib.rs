@@ -120,8 +120,8 @@ pub fn manifest_text(
 
 /// A running system whose root is a `supervisor-parent` actor.
 pub struct Harness {
-    /// The system.
-    pub system: ActorSystem,
+    /// The system (shared, so tasks of a test can wait on requests to it).
+    pub system: std::sync::Arc<ActorSystem>,
     /// The root parent's id.
     pub root: ActorId,
     /// The fixture directory (kept alive for the test).
@@ -131,7 +131,8 @@ pub struct Harness {
 impl Harness {
     /// Starts a `supervisor-parent` root at `parent.toml` in a fresh fixture, with the usual
     /// child manifests next to it: child, counter, trapper, init-fail, quitter, looper,
-    /// spawner (spawns child + counter in init), supervisor-parent as `sub-parent.toml`.
+    /// spawner (spawns child + counter in init), supervisor-parent as `sub-parent.toml`, peer
+    /// (channels and outstanding requests).
     pub async fn start() -> Self {
         Self::start_with(SystemConfig::default(), "").await
     }
@@ -157,7 +158,8 @@ impl Harness {
         fx.manifest("looper.toml", "looper", &msg);
         fx.manifest("spawner.toml", "spawner", &all);
         fx.manifest("plain-parent.toml", "plain-parent", &all);
-        let system = ActorSystem::new(config).expect("engine");
+        fx.manifest("peer.toml", "peer", &msg);
+        let system = std::sync::Arc::new(ActorSystem::new(config).expect("engine"));
         let root = system
             .start_root(fx.dir().join("parent.toml"))
             .await
@@ -194,6 +196,55 @@ impl Harness {
     pub fn event_types(&self, id: &str) -> Vec<String> {
         event_types(&self.system, id)
     }
+}
+
+/// Sends a space-separated request to any actor (a `peer`, a `child`); returns the reply text
+/// or `request-failed <error>`.
+pub async fn ask(system: &ActorSystem, id: &str, msg: &str) -> String {
+    match system.request(id, msg.as_bytes().to_vec()).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => format!("request-failed {e}"),
+    }
+}
+
+/// A `peer`'s log lines (`open <id> <initial>`, `msg <id> <text>`, `close <id>`,
+/// `req <request-id> <tag>`), read through its mailbox (after everything queued before).
+pub async fn peer_log(system: &ActorSystem, id: &str) -> Vec<String> {
+    let r = ask(system, id, "log").await;
+    let body = r
+        .strip_prefix("ok")
+        .unwrap_or_else(|| panic!("log of peer {id} failed: {r}"));
+    body.trim_start_matches(' ')
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A `peer`'s outstanding request ids (`list-outstanding-requests`), oldest first.
+pub async fn outstanding(system: &ActorSystem, id: &str) -> Vec<String> {
+    let r = ask(system, id, "pending").await;
+    let body = r
+        .strip_prefix("ok")
+        .unwrap_or_else(|| panic!("pending of peer {id} failed: {r}"));
+    body.trim_start_matches(' ')
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Polls until `peer` has `n` outstanding requests (20 s at most); returns their ids.
+pub async fn wait_outstanding(system: &ActorSystem, id: &str, n: usize) -> Vec<String> {
+    let mut last = Vec::new();
+    for _ in 0..2000 {
+        last = outstanding(system, id).await;
+        if last.len() == n {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("peer {id} never had {n} outstanding requests: {last:?}");
 }
 
 /// Sends a protocol command to any `supervisor-parent` actor.

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod chain;
+mod channels;
 mod cli;
 mod cli_run;
 mod crash;
@@ -16,6 +17,7 @@ mod messaging;
 mod model;
 mod notifications;
 mod operations;
+mod outstanding;
 mod permissions;
 mod readme;
 mod resume;

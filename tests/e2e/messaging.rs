@@ -1,5 +1,5 @@
-//! `message-server-host`: send and request between actors and from the host, and the channel
-//! functions that are not supported yet.
+//! `message-server-host`: send and request between actors and from the host (channels are in
+//! `channels.rs`, out-of-band answers in `outstanding.rs`).
 
 use theater_supervisor_e2e::*;
 

@@ -19,6 +19,11 @@
 //!   one `lifecycle.start` per start, one `lifecycle.restart` per restart, and an ended actor's
 //!   chain ends with `lifecycle.stopped` or `lifecycle.failed`.
 //!
+//! Messaging (CONTRACT §7, [`messaging`]): `peer` actors open, use and close channels and leave
+//! requests from the host outstanding, answered or cancelled later; the model tracks the open
+//! channels and the waiting requesters, so a live peer's state (its log of channel events) must
+//! match exactly, and a requester whose target ends must get `err`.
+//!
 //! Each case ends by stopping the root from outside: the whole tree must then be down.
 //!
 //! `PROPTEST_CASES` changes the number of cases (default 32); `THEATER_MODEL_SEED` (a `u64`)
@@ -32,6 +37,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use theater_supervisor::{ActorStatus, ActorSystem, RootOutcome, SystemConfig};
 use theater_supervisor_e2e::*;
+
+mod messaging;
 
 /// Deepest level a `supervisor-parent` may be spawned at (root = 0): root, sub, sub-sub.
 const MAX_SUB_DEPTH: usize = 2;
@@ -51,6 +58,8 @@ enum Kind {
     Quitter,
     /// A `supervisor-parent` (the root is one too).
     Sub,
+    /// A `peer`: channels and outstanding requests.
+    Peer,
 }
 
 impl Kind {
@@ -61,6 +70,7 @@ impl Kind {
             Kind::Trapper => "trapper.toml",
             Kind::Quitter => "quitter.toml",
             Kind::Sub => "sub-parent.toml",
+            Kind::Peer => "peer.toml",
         }
     }
 
@@ -71,6 +81,7 @@ impl Kind {
             Kind::Trapper => "trapper",
             Kind::Quitter => "quitter",
             Kind::Sub => "sub-parent",
+            Kind::Peer => "peer",
         }
     }
 
@@ -82,6 +93,7 @@ impl Kind {
             Kind::Trapper => format!("t{n}"),
             Kind::Quitter => format!("q{n}"),
             Kind::Sub => "policy restart".to_string(),
+            Kind::Peer => format!("p{n}"),
         }
     }
 }
@@ -164,6 +176,8 @@ enum Op {
     /// Sets a live supervisor's callback policy (`restart` restarts a failed child in
     /// `handle-child-error`).
     Policy { parent: Index, restart: bool },
+    /// A channel or out-of-band step between `peer`s ([`messaging::MsgOp`]).
+    Msg(messaging::MsgOp),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -173,6 +187,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         Just(Kind::Trapper),
         Just(Kind::Quitter),
         Just(Kind::Sub),
+        Just(Kind::Peer),
     ]
 }
 
@@ -193,6 +208,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<Index>(), any::<bool>()).prop_map(|(parent, restart)| Op::Policy { parent, restart }),
         2 => (any::<Index>(), 0u8..12).prop_map(|(target, how)| Op::Race { target, how }),
         1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Op::DoubleCrash { a, b }),
+        6 => messaging::op().prop_map(Op::Msg),
     ]
 }
 
@@ -260,11 +276,14 @@ struct Node {
 struct Model {
     /// In creation order; `nodes[0]` is the root.
     nodes: Vec<Node>,
+    /// Open channels and waiting requesters between peers.
+    net: messaging::Net,
 }
 
 fn initial_state(kind: Kind, start: &Option<String>) -> Option<String> {
     match kind {
         Kind::Counter => Some(start.clone().unwrap_or_else(|| "0".to_string())),
+        Kind::Peer => Some(messaging::PEER_FRESH.to_string()),
         _ => start.clone(),
     }
 }
@@ -286,6 +305,7 @@ impl Model {
                 records: Vec::new(),
                 restarts: 0,
             }],
+            net: messaging::Net::default(),
         }
     }
 
@@ -348,6 +368,9 @@ impl Model {
         for &c in kids.iter().rev() {
             self.end_subtree(c, Status::Stopped);
         }
+        if self.nodes[i].status == Status::Live {
+            self.peer_gone(i);
+        }
         self.nodes[i].status = status;
     }
 
@@ -370,6 +393,7 @@ impl Model {
     fn restart(&mut self, i: usize) {
         let p = self.nodes[i].parent.expect("not the root");
         if self.nodes[i].status == Status::Live {
+            self.peer_gone(i);
             let kids = std::mem::take(&mut self.nodes[i].live);
             for &c in kids.iter().rev() {
                 self.end_subtree(c, Status::Stopped);
@@ -531,8 +555,9 @@ async fn apply(h: &Harness, m: &mut Model, op: &Op) -> Result<String, String> {
             Ok(format!("{} restarts {} ({was:?})", m.label(p), m.label(c)))
         }
         Op::Crash { target, how } => {
-            let candidates =
-                m.live_where(|n| matches!(n.kind, Kind::Child | Kind::Trapper | Kind::Sub));
+            let candidates = m.live_where(|n| {
+                matches!(n.kind, Kind::Child | Kind::Trapper | Kind::Sub | Kind::Peer)
+            });
             let Some(t) = pick(target, &candidates) else {
                 return Ok("(crash: nothing crashable is live)".to_string());
             };
@@ -543,6 +568,8 @@ async fn apply(h: &Harness, m: &mut Model, op: &Op) -> Result<String, String> {
                 (Kind::Child, true) => ("trap", format!("{} trapped", route.export())),
                 (Kind::Sub, false) => ("fail", "parent failing on purpose".to_string()),
                 (Kind::Sub, true) => ("trap", format!("{} trapped", route.export())),
+                (Kind::Peer, false) => ("fail", "peer failing on purpose".to_string()),
+                (Kind::Peer, true) => ("trap", format!("{} trapped", route.export())),
                 _ => ("boom", format!("{} trapped", route.export())),
             };
             let r = deliver(h, m, t, msg, route).await;
@@ -670,6 +697,7 @@ async fn apply(h: &Harness, m: &mut Model, op: &Op) -> Result<String, String> {
         }
         Op::Race { target, how } => race(h, m, target, *how).await,
         Op::DoubleCrash { a, b } => double_crash(h, m, a, b).await,
+        Op::Msg(op) => messaging::apply(h, m, op).await,
         Op::Policy { parent, restart } => {
             let p = pick(parent, &m.live_sups()).expect("the root is live");
             let name = if *restart { "restart" } else { "none" };
@@ -1111,6 +1139,14 @@ async fn check_host(h: &Harness, m: &Model) -> Result<(), String> {
             })?;
             compare_records(m, i, &records)?;
         } else {
+            if n.kind == Kind::Peer {
+                if n.status != Status::Live {
+                    // Whether an ended peer took a close queued just before it ended is a race.
+                    continue;
+                }
+                // Everything queued for it (a channel's close) is handled before this answer.
+                let _ = ask(sys, &n.id, "count").await;
+            }
             let got = sys
                 .state(&n.id)
                 .ok_or_else(|| format!("no state for {}", m.label(i)))?
@@ -1189,7 +1225,10 @@ async fn run_case(config: SystemConfig, ops: &[Op]) -> Result<(), String> {
         Err(format!("{}\nsteps:{steps}", m.pretty(&e)))
     };
     for op in ops {
-        let done = apply(&h, &mut m, op).await;
+        let done = match apply(&h, &mut m, op).await {
+            Ok(d) => messaging::settle(&mut m).await.map(|()| d),
+            Err(e) => Err(e),
+        };
         STEPS.fetch_add(1, Ordering::Relaxed);
         match done {
             Ok(d) => log.push(d),
@@ -1214,6 +1253,9 @@ async fn run_case(config: SystemConfig, ops: &[Op]) -> Result<(), String> {
     }
     m.stop_root();
     log.push("host stops the root".into());
+    if let Err(e) = messaging::settle(&mut m).await {
+        return fail(&m, &log, e);
+    }
     if let Err(e) = check_host(&h, &m).await {
         return fail(&m, &log, e);
     }
@@ -1281,6 +1323,11 @@ fn random_operation_sequences_match_the_model() {
         "model-based test: races won by the message {}, by the contender {}",
         RACES[0].load(Ordering::Relaxed),
         RACES[1].load(Ordering::Relaxed)
+    );
+    println!(
+        "model-based test: {} messaging steps acted, {} requesters told their target ended",
+        messaging::ACTED[0].load(Ordering::Relaxed),
+        messaging::ACTED[1].load(Ordering::Relaxed)
     );
     if let Err(e) = result {
         panic!("{e}");

@@ -34,6 +34,8 @@
 
 #![deny(missing_docs)]
 
+pub mod messaging;
+
 /// The generated bindings, once for every crate using the SDK (world
 /// `theater:supervision/supervised-actor`).
 #[allow(missing_docs, reason = "generated code")]
@@ -54,6 +56,7 @@ use bindings::exports::theater::simple::message_server_client::{
     ChannelAccept, Guest as MessageServerClient,
 };
 use bindings::exports::theater::simple::supervisor_handlers::Guest as SupervisorHandlers;
+pub use messaging::{Accept, Channel};
 use std::marker::PhantomData;
 
 /// Timers (`theater:extension/timer`): your own tags reach [`Supervisor::on_timer`].
@@ -142,9 +145,10 @@ pub type State = Option<Vec<u8>>;
 /// any actor) and [`timer`] (`set-timer`, `now-ms`).
 pub mod prelude {
     pub use crate::{
-        Action, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report, RestartMode,
-        RestartType, State, Strategy, Supervisor, SupervisorFlags, WitActorError, WitErrorType,
-        api, child_id, flags, message_server_host, raw, runtime, supervisor, timer, worker,
+        Accept, Action, Channel, ChildEvent, ChildInfo, ChildSpec, ChildSpecExt, FlagsExt, Report,
+        RestartMode, RestartType, State, Strategy, Supervisor, SupervisorFlags, WitActorError,
+        WitErrorType, api, child_id, flags, message_server_host, messaging, raw, runtime,
+        supervisor, timer, worker,
     };
 }
 
@@ -257,8 +261,10 @@ pub trait Supervisor {
         Ok(state)
     }
 
-    /// `handle-request`: returns the new state and the response (none: no response, the
-    /// requester gets an error). Default: no response.
+    /// `handle-request`: returns the new state and the response. `None` leaves the request
+    /// outstanding: answer it later with [`messaging::respond`] (or [`messaging::cancel`]);
+    /// the requester waits until then (or until this actor ends, or the host's request
+    /// timeout). Default: `None`.
     fn handle_request(
         state: State,
         _request_id: &str,
@@ -269,6 +275,26 @@ pub trait Supervisor {
 
     /// `handle-send`. Default: ignore the message.
     fn handle_send(state: State, _msg: &[u8]) -> Result<State, String> {
+        Ok(state)
+    }
+
+    /// `handle-channel-open`: another actor opens a channel to this one (`initial` is its
+    /// first message). Default: refuse.
+    fn on_channel_open(
+        state: State,
+        _channel: &str,
+        _initial: &[u8],
+    ) -> Result<(State, messaging::Accept), String> {
+        Ok((state, messaging::Accept::no("this actor takes no channels")))
+    }
+
+    /// `handle-channel-message`: a message on one of this actor's channels. Default: ignore.
+    fn on_channel_message(state: State, _channel: &str, _msg: &[u8]) -> Result<State, String> {
+        Ok(state)
+    }
+
+    /// `handle-channel-close`: the other end closed a channel, or ended. Default: nothing.
+    fn on_channel_close(state: State, _channel: &str) -> Result<State, String> {
         Ok(state)
     }
 }
@@ -337,21 +363,21 @@ impl<T: Supervisor> MessageServerClient for Actor<T> {
 
     fn handle_channel_open(
         state: State,
-        _: (String, Vec<u8>),
+        (channel, initial): (String, Vec<u8>),
     ) -> Result<(State, (ChannelAccept,)), String> {
-        let refuse = ChannelAccept {
-            accepted: false,
-            message: None,
-        };
-        Ok((state, (refuse,)))
+        let (state, accept) = T::on_channel_open(state, &channel, &initial)?;
+        Ok((state, (accept.wit(),)))
     }
 
-    fn handle_channel_message(state: State, _: (String, Vec<u8>)) -> Result<(State,), String> {
-        Ok((state,))
+    fn handle_channel_message(
+        state: State,
+        (channel, msg): (String, Vec<u8>),
+    ) -> Result<(State,), String> {
+        Ok((T::on_channel_message(state, &channel, &msg)?,))
     }
 
-    fn handle_channel_close(state: State, _: (String,)) -> Result<(State,), String> {
-        Ok((state,))
+    fn handle_channel_close(state: State, (channel,): (String,)) -> Result<(State,), String> {
+        Ok((T::on_channel_close(state, &channel)?,))
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`HostOps`], so this crate's engine and handlers never depend on the system.
 
 use super::instance::{Envelope, Mailbox};
+use super::messaging::{MessageLimits, Messaging, Requester, requester_of};
 use super::store::{ActorCtx, CallPath, HandlerStates};
 use crate::chain::{Chain, ChainEvent};
 use crate::clock::HostClock;
@@ -108,13 +109,16 @@ pub(crate) trait HostOps: Send + Sync + 'static {
     fn mailbox(&self, id: &str) -> Option<ActorMailbox>;
     /// `message-server-host.send`.
     fn send(&self, to: &str, msg: Vec<u8>) -> HostResult<()>;
-    /// `message-server-host.request`.
+    /// `message-server-host.request` from `from`.
     fn request<'a>(
         &'a self,
         to: &'a str,
         msg: Vec<u8>,
         path: CallPath,
+        from: Requester,
     ) -> BoxFuture<'a, HostResult<Vec<u8>>>;
+    /// The channels and outstanding requests of every actor.
+    fn messaging(&self) -> &Messaging;
 }
 
 /// Access to every actor of the host by id: lookups and the messaging primitive.
@@ -224,7 +228,7 @@ impl HostHandle {
     /// answer. `path` is the chain of actors waiting on the caller (a request to one of them is
     /// refused: it would deadlock).
     pub async fn request(&self, to: &str, msg: Vec<u8>, path: CallPath) -> HostResult<Vec<u8>> {
-        self.0.request(to, msg, path).await
+        self.0.request(to, msg, path, Requester::host()).await
     }
 }
 
@@ -254,6 +258,22 @@ impl ActorCtx {
     /// [`HostHandle::request`].
     pub fn call_path(&self) -> CallPath {
         self.call_path.clone()
+    }
+
+    /// `message-server-host.request` from this actor: queues `msg` for `to`'s
+    /// `handle-request` and waits for the answer, given then or later (an outstanding request),
+    /// at most [`crate::SystemConfig::request_timeout`]. Outstanding steps are recorded in this
+    /// actor's chain too.
+    pub async fn request(&self, to: &str, msg: Vec<u8>) -> HostResult<Vec<u8>> {
+        self.system
+            .request(to, msg, self.call_path(), requester_of(self))
+            .await
+    }
+
+    /// Sets this actor's bounds of channels and outstanding requests (the `message-server`
+    /// handler does, from its grant, when the actor is instantiated).
+    pub fn set_message_limits(&self, limits: MessageLimits) {
+        self.system.messaging().register(&self.id, limits);
     }
 
     /// Makes the actor stop with `runtime.shutdown(data)` when the current call returns.

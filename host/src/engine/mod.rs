@@ -5,10 +5,12 @@
 //! host functions see) and [`instance::Running`] (the actor's task owns it). The system is
 //! reached back through the [`host::HostOps`] trait, so nothing here depends on it.
 
+pub mod channels;
 pub mod components;
 pub mod host;
 pub mod instance;
 pub mod messaging;
+pub mod outstanding;
 pub mod store;
 
 use crate::config::Allocator;

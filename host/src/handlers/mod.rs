@@ -16,7 +16,7 @@ pub mod supervisor;
 pub mod timer;
 
 pub use child_control::ChildControlHandler;
-pub use message_server::MessageServerHandler;
+pub use message_server::{MessageServerHandler, MessageServerHostConfig, MessageServerSettings};
 pub use recovery::RecoveryHandler;
 pub use runtime::{RuntimeHandler, RuntimeHostConfig};
 pub use supervisor::{SupervisorHandler, SupervisorHostConfig, SupervisorPermissions};

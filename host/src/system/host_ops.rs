@@ -131,7 +131,12 @@ impl HostOps for SystemInner {
         to: &'a str,
         msg: Vec<u8>,
         path: CallPath,
+        from: Requester,
     ) -> BoxFuture<'a, HostResult<Vec<u8>>> {
-        Box::pin(SystemInner::request(self, to, msg, path))
+        Box::pin(SystemInner::request(self, to, msg, path, from))
+    }
+
+    fn messaging(&self) -> &Messaging {
+        &self.messaging
     }
 }

@@ -44,6 +44,7 @@ impl SystemInner {
         to: &str,
         msg: Vec<u8>,
         path: CallPath,
+        from: Requester,
     ) -> HostResult<Vec<u8>> {
         if let Some(pos) = path.iter().position(|a| a == to) {
             let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
@@ -54,11 +55,29 @@ impl SystemInner {
         }
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
-        mailbox.post(Box::new(RequestCall { msg, path, reply }))?;
-        // The answer's error is the target's own message (it failed, or gave no answer).
-        let answer = answer
-            .await
-            .map_err(|_| HostError::NoAnswer(to.to_string()))?;
+        let id = crate::engine::instance::next_request_id();
+        let sent = std::time::Instant::now();
+        mailbox.post(Box::new(RequestCall {
+            id,
+            msg,
+            path,
+            from,
+            sent,
+            reply,
+        }))?;
+        // The answer's error is the target's own message (it failed, or gave no answer). An
+        // outstanding request ends by itself at the timeout; one still queued or being handled
+        // is bounded by the target's call deadlines, so this waits a little longer than those.
+        let timeout = self.config.request_timeout + self.config.call_timeout;
+        let answer = match tokio::time::timeout(timeout, answer).await {
+            Ok(a) => a.map_err(|_| HostError::NoAnswer(to.to_string()))?,
+            Err(_) => {
+                return Err(HostError::RequestTimeout {
+                    to: to.to_string(),
+                    timeout,
+                });
+            }
+        };
         Ok(answer?)
     }
 }

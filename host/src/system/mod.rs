@@ -16,7 +16,9 @@ use crate::config::{Allocator, SystemConfig};
 use crate::engine::components::{ExportTable, FileStamp, HandlerSurface};
 use crate::engine::host::{ActorEntry, ActorMailbox, PathCheck, RoomCheck};
 use crate::engine::instance::{Envelope, Exit, Mailbox, Running};
-use crate::engine::messaging::{HANDLE_REQUEST, HANDLE_SEND, RequestCall, SendCall};
+use crate::engine::messaging::{
+    HANDLE_REQUEST, HANDLE_SEND, Messaging, RequestCall, Requester, SendCall,
+};
 use crate::engine::store::{ActorCtx, CallPath, record};
 use crate::engine::{EPOCH_TICK, EngineSet, engine_config};
 use crate::error::{HostError, HostResult};
@@ -127,6 +129,8 @@ pub(crate) struct SystemInner {
     pub(crate) clock: crate::clock::HostClock,
     /// Set once the event store failed for good: no actor starts any more.
     store_failed: OnceLock<String>,
+    /// Channels and outstanding requests between actors.
+    pub(crate) messaging: Messaging,
 }
 
 impl SystemInner {
@@ -261,6 +265,7 @@ impl ActorSystem {
             root_outcome: watch::channel(None).0,
             clock: crate::clock::HostClock::default(),
             store_failed: OnceLock::new(),
+            messaging: Messaging::default(),
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -302,7 +307,7 @@ impl ActorSystem {
     /// Sends a request to an actor's `handle-request` and waits for the answer.
     pub async fn request(&self, id: &str, msg: Vec<u8>) -> Result<Vec<u8>, SystemError> {
         self.inner
-            .request(id, msg, Arc::new(Vec::new()))
+            .request(id, msg, Arc::new(Vec::new()), Requester::host())
             .await
             .map_err(SystemError::from)
     }

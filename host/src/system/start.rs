@@ -401,6 +401,9 @@ impl SystemInner {
                 "failed to start".into(),
             );
         }
+        // Channels it opened during init close with it.
+        let end = End::Failed(f.clone());
+        self.end_messaging(&plan.id, &end, false);
         // Children it spawned during init stop with it.
         let children = self
             .lock()

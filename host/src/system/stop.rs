@@ -103,6 +103,7 @@ impl SystemInner {
     /// Stops the children (reverse start order), closes the chain, marks the actor terminal and
     /// unlinks it from its parent (unless it is about to be restarted in place).
     pub(super) async fn teardown(self: &Arc<Self>, id: &str, terminal: End, keep_link: bool) {
+        self.end_messaging(id, &terminal, keep_link);
         let children = self
             .lock()
             .actors
@@ -204,6 +205,25 @@ impl SystemInner {
                 }
             });
         }
+    }
+
+    /// Its last call has returned: its channels close (the other ends are told) and its
+    /// outstanding requests end with `err` (CONTRACT §7).
+    pub(super) fn end_messaging(&self, id: &str, terminal: &End, restart: bool) {
+        let Some((name, chain)) = self
+            .lock()
+            .actors
+            .get(id)
+            .map(|r| (r.name.clone(), r.chain.clone()))
+        else {
+            return;
+        };
+        let how = match terminal {
+            _ if restart => "restarted",
+            End::Failed(_) => "failed",
+            _ => "stopped",
+        };
+        self.messaging.actor_ending(id, &name, &chain, how);
     }
 
     /// Called by an actor's own task when it ended by itself (shutdown or failure).

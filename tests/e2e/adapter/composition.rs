@@ -154,3 +154,61 @@ async fn the_sdk_example_runs_composed_by_wac_plug_and_by_wac_compose() {
         }
     }
 }
+
+/// The SDK's channels and out-of-band answers (`theater_supervision::messaging`), in the example
+/// supervisor: a `hold` request waits until `release` answers it, and a channel opened to it by
+/// another actor gets every message echoed back.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sdk_supervisor_answers_later_and_talks_on_channels() {
+    use std::sync::Arc;
+    use theater_supervisor::{ActorSystem, SystemConfig};
+    use theater_supervisor_e2e::{ask, component, peer_log, wait_until};
+    let fx = theater_supervisor_e2e::Fixture::new();
+    let worker = adapter_component("example-worker");
+    fx.write("worker.toml", manifest_text("worker", &worker, &[], "", ""));
+    let sup = fx.write(
+        "supervisor.toml",
+        manifest_text(
+            "example-supervisor",
+            &composed("example-supervisor"),
+            &["supervisor", "message-server"],
+            "",
+            "",
+        ),
+    );
+    let peer = fx.write(
+        "peer.toml",
+        manifest_text("peer", &component("peer"), &["message-server"], "", ""),
+    );
+    let config = SystemConfig {
+        inherit_stdio: false,
+        ..Default::default()
+    };
+    let system = Arc::new(ActorSystem::new(config).unwrap());
+    // The example runs its scenario for about 600 ms, then shuts down: all of this fits.
+    let ex = system.start_root(&sup).await.expect("the example starts");
+    let p = system.start_root(&peer).await.expect("a peer starts");
+    let (s, id) = (system.clone(), ex.clone());
+    let held = tokio::spawn(async move { s.request(&id, b"hold".to_vec()).await });
+    wait_until("the held request to be outstanding", || {
+        system
+            .chain(&ex)
+            .unwrap()
+            .iter()
+            .any(|e| e.event_type == "request.outstanding")
+    })
+    .await;
+    assert_eq!(ask(&system, &ex, "release done").await, "released 1");
+    assert_eq!(held.await.unwrap().unwrap(), b"done");
+    let r = ask(&system, &p, &format!("open {ex} hi")).await;
+    let ch = r.strip_prefix("ok ").unwrap_or_else(|| panic!("open: {r}"));
+    assert_eq!(ask(&system, &p, &format!("say {ch} hello")).await, "ok");
+    let want = format!("msg {ch} echo: hello");
+    for _ in 0..200 {
+        if peer_log(&system, &p).await.contains(&want) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no echo: {:?}", peer_log(&system, &p).await);
+}

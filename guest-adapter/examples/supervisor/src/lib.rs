@@ -15,10 +15,12 @@
 //!
 //! Requests (`handle-request`), for using it as a long-lived supervisor: `which` lists the
 //! children (`name id status restarts` per line), `count`, and `ask <child> <msg>` forwards a
-//! request to a child by name.
+//! request to a child by name. Out-of-band answers: `hold` is not answered at once (it stays
+//! outstanding), `release <text>` answers every held request with `<text>`. Channels: it
+//! accepts any channel and echoes each message on it (`echo: <msg>`).
 
 use theater_supervision::prelude::*;
-use theater_supervision::{message_server_host, timer};
+use theater_supervision::{message_server_host, messaging, timer};
 
 struct Example;
 
@@ -128,9 +130,33 @@ impl Supervisor for Example {
                 let (child, m) = rest.split_once(' ').unwrap_or((rest, "ping"));
                 ask(child, m)
             }
+            // Answered later, by `release`.
+            None if msg == "hold" => return Ok((state, None)),
+            Some(("release", text)) => {
+                let held = messaging::outstanding();
+                for id in &held {
+                    messaging::respond(id, text.as_bytes())?;
+                }
+                format!("released {}", held.len())
+            }
             _ => format!("unknown request `{msg}`"),
         };
         Ok((state, Some(reply.into_bytes())))
+    }
+
+    fn on_channel_open(
+        state: State,
+        _ch: &str,
+        _initial: &[u8],
+    ) -> Result<(State, Accept), String> {
+        Ok((state, Accept::yes()))
+    }
+
+    fn on_channel_message(state: State, ch: &str, msg: &[u8]) -> Result<State, String> {
+        let mut echo = b"echo: ".to_vec();
+        echo.extend_from_slice(msg);
+        Channel::from_id(ch).send(&echo)?;
+        Ok(state)
     }
 }
 

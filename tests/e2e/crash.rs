@@ -14,19 +14,6 @@ use theater_supervisor_e2e::*;
 
 use crate::cli_run::{is_live, launch, messages, wait_for};
 
-/// A small xorshift generator: the seed is printed so a failing run can be replayed with
-/// `CRASH_SEED=<seed>`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Where the killed host's events go.
 enum Backend {
     /// `run --data DIR`.
@@ -89,17 +76,8 @@ fn sigkill_at_random_moments_on_postgresql_loses_nothing_and_resume_takes_the_tr
 }
 
 fn crash_rounds(fx: &Fixture, backend: Backend, kills: usize) {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    let mut rng = Rng(seed);
+    // The seed is printed so a failing run can be replayed with `CRASH_SEED=<seed>`.
+    let (mut rng, seed) = Rng::from_env("CRASH_SEED");
     fx.manifest("worker.toml", "counter", &["message-server"]);
     fx.write("root.state", "fresh worker.toml 3");
     fx.manifest_with(
@@ -203,7 +181,7 @@ fn crash_rounds(fx: &Fixture, backend: Backend, kills: usize) {
         wait_for(&mut child, &out, &err, "a tick", |m| {
             m.iter().any(|l| l.starts_with("tick "))
         });
-        let delay = Duration::from_millis(rng.next() % 400);
+        let delay = Duration::from_millis(rng.next_u64() % 400);
         std::thread::sleep(delay);
         child.kill().expect("SIGKILL");
         child.wait().unwrap();

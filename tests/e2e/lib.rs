@@ -344,3 +344,37 @@ pub fn cli_bin() -> PathBuf {
         })
         .clone()
 }
+
+/// A small xorshift generator for the randomized fault tests, replayable from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment variable `var` when it holds a number, else from the clock;
+    /// returns the seed too, for the test to print.
+    pub fn from_env(var: &str) -> (Self, u64) {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        (Self(seed), seed)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}

@@ -197,9 +197,14 @@ fn steady(fx: &Fixture) -> std::path::PathBuf {
 }
 
 fn ticks(out: &Path) -> usize {
+    lines_starting(out, "tick ")
+}
+
+/// How many log messages in `out` start with `prefix`.
+fn lines_starting(out: &Path, prefix: &str) -> usize {
     messages(out)
         .iter()
-        .filter(|l| l.starts_with("tick "))
+        .filter(|l| l.starts_with(prefix))
         .count()
 }
 

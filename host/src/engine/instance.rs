@@ -172,12 +172,7 @@ impl Running {
         (Option<Vec<u8>>, P): ComponentNamedList + Lower + Send + Sync,
     {
         let function = export.function;
-        let Some((slot, idx)) = self.component.exports.find(&export) else {
-            return Err(Failure::internal(format!(
-                "{function} is not exported: the component has no `{}.{function}`",
-                export.interface
-            )));
-        };
+        let (slot, idx) = self.export_slot(&export)?;
         // The state moves into the call; the registry keeps the last good copy if it fails.
         let state = self.state.take();
         let timeout = self.ctx().grants.limits.call_timeout;
@@ -235,28 +230,7 @@ impl Running {
                     "{function} returned err: {message}"
                 )))
             }
-            Err(e) => {
-                let timed_out = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
-                let failure = if timed_out {
-                    Failure {
-                        kind: FailureKind::OperationTimeout,
-                        message: format!("{function} ran past its deadline of {timeout:?}"),
-                        at: Instant::now(),
-                    }
-                } else {
-                    Failure::internal(trap_summary(function, &e))
-                };
-                ctx.record(
-                    "call.trap",
-                    EventData::new()
-                        .str("function", function)
-                        .str("error_type", failure.kind.name())
-                        .str("error", &failure.message)
-                        .str("detail", &format!("{e:?}")),
-                    format!("{function} failed"),
-                );
-                Err(failure)
-            }
+            Err(e) => Err(self.trapped(function, timeout, e)),
         }
     }
 
@@ -273,12 +247,7 @@ impl Running {
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let function = export.function;
-        let Some((slot, idx)) = self.component.exports.find(&export) else {
-            return Err(Failure::internal(format!(
-                "{function} is not exported: the component has no `{}.{function}`",
-                export.interface
-            )));
-        };
+        let (slot, idx) = self.export_slot(&export)?;
         let timeout = self.ctx().grants.limits.call_timeout;
         {
             let ctx = &mut self.store.data_mut().ctx;
@@ -350,6 +319,20 @@ impl Running {
             format!("{function} failed"),
         );
         failure
+    }
+
+    /// Where `export` is in the component's export table, or the failure of calling an export
+    /// the component does not have.
+    fn export_slot(
+        &self,
+        export: &ExportFn,
+    ) -> Result<(usize, wasmtime::component::ComponentExportIndex), Failure> {
+        self.component.exports.find(export).ok_or_else(|| {
+            Failure::internal(format!(
+                "{} is not exported: the component has no `{}.{}`",
+                export.function, export.interface, export.function
+            ))
+        })
     }
 
     /// Resolves once the current call is past its deadline, plus a little (`timeout / 10` +

@@ -18,18 +18,6 @@ struct Host {
     runs: usize,
 }
 
-/// xorshift64*: enough randomness for choosing victims, replayable from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-    }
-}
-
 const LEASE_MS: &str = "1000";
 
 fn start(url: &str, dir: &Path, id: &str, runs: usize, what: &[&str]) -> Host {
@@ -46,10 +34,7 @@ fn start(url: &str, dir: &Path, id: &str, runs: usize, what: &[&str]) -> Host {
 }
 
 fn resumes(out: &Path) -> usize {
-    messages(out)
-        .iter()
-        .filter(|l| l.starts_with("resumed at tick"))
-        .count()
+    lines_starting(out, "resumed at tick")
 }
 
 fn owner(db: &Db) -> String {
@@ -124,22 +109,12 @@ fn random_kills_and_pauses_among_three_hosts_lose_nothing_and_never_split_the_tr
     let Some(db) = Db::new("chaos") else {
         return;
     };
-    let seed = std::env::var("THEATER_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let (mut rng, seed) = Rng::from_env("THEATER_CHAOS_SEED");
     let rounds: usize = std::env::var("THEATER_CHAOS_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     println!("chaos: seed {seed} (THEATER_CHAOS_SEED={seed} replays it), {rounds} rounds");
-    let mut rng = Rng(seed);
     let fx = Fixture::new();
     let root = steady(&fx);
     let url = db.url();

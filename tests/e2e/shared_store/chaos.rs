@@ -20,6 +20,15 @@ struct Host {
 
 const LEASE_MS: &str = "1000";
 
+/// Every host process still running is killed when the test ends, passing or not (a panic
+/// would otherwise leave them running, a paused one holding database locks).
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(url: &str, dir: &Path, id: &str, runs: usize, what: &[&str]) -> Host {
     let out = dir.join(format!("{id}-{runs}.out"));
     let err = dir.join(format!("{id}-{runs}.err"));

@@ -153,7 +153,12 @@ fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String, String), Stor
         .map_err(|e| StoreError(format!("invalid PostgreSQL URL: {e}")))?;
     config
         .application_name(format!("theater-supervisor/{schema}"))
-        .options(format!("-c search_path={schema}"));
+        // A host paused (SIGSTOP, a suspended VM) inside a transaction would hold its lease
+        // row's lock and block the take-over for as long as it sleeps: the server ends such a
+        // session after 2 s (the host's writer retries its batch on a new connection).
+        .options(format!(
+            "-c search_path={schema} -c idle_in_transaction_session_timeout=2000"
+        ));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }

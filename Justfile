@@ -67,13 +67,14 @@ lint:
 
 # Benchmarks on real components vs raw wasmtime in the same run: prints a table and writes
 # target/bench/results.json. Raises vm.max_map_count for the 100,000-children run when root.
-bench: guests
+# Arguments go to theater-bench: `just bench --quick`, `just bench --only-store`, `--only-http`.
+bench *args: guests
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release -p theater-bench
+    cargo build --release -p theater-bench -p theater-supervisor
     url="$(scripts/pg-test-cluster.sh start)"
     trap 'scripts/pg-test-cluster.sh stop' EXIT
-    THEATER_BENCH_PG_URL="$url" ./target/release/theater-bench
+    THEATER_BENCH_PG_URL="$url" ./target/release/theater-bench {{args}}
 
 # Crash inputs land in fuzz/artifacts/<target>/; the corpus a run grows in fuzz/target/corpus/.
 # Fuzz the manifest parser, events file and event chain for SECONDS per target (not in `test`).

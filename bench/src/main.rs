@@ -5,6 +5,7 @@
 //! Run with `just bench` (release build). `--quick` shrinks every N for a smoke run.
 
 mod concurrent;
+mod failover;
 mod http;
 
 use anyhow::{Context, Result, bail};
@@ -38,6 +39,9 @@ struct Args {
     /// Only the HTTP figures (supervised http-server vs plain wasmtime-wasi-http).
     #[arg(long)]
     only_http: bool,
+    /// Only spawn without and with the event stores, and the concurrent parents.
+    #[arg(long)]
+    only_store: bool,
 }
 
 /// One printed and recorded figure.
@@ -493,7 +497,15 @@ async fn main() -> Result<()> {
             pb.cmd("spawn-n 50 minimal.toml").await?;
             pb.cmd("stop-all").await?;
             pb.timings.take(Op::Spawn);
+            let commits = pg.commits();
             pb.cmd(&format!("spawn-n {n_stored} minimal.toml")).await?;
+            figs.push(scalar(
+                "PostgreSQL transactions per spawn (one parent)",
+                "",
+                (pg.commits() - commits) as f64 / n_stored as f64,
+                n_stored,
+                None,
+            ));
             let on_pg = latency(
                 "spawn with the PostgreSQL store (durable on return)",
                 pb.timings.take(Op::Spawn),
@@ -564,6 +576,23 @@ async fn main() -> Result<()> {
                 if *p == 16 { Some("≤ 2×") } else { None },
             ));
         }
+    }
+    // --- failover between two hosts on PostgreSQL --------------------------------------
+    if let Ok(url) = std::env::var("THEATER_BENCH_PG_URL")
+        && !url.is_empty()
+    {
+        let (root, rounds) = (root.clone(), q(3, 1));
+        figs = tokio::task::spawn_blocking(move || {
+            failover::run(&root, &url, rounds, &mut figs).map(|()| figs)
+        })
+        .await??;
+    } else {
+        println!(
+            "skipped: failover (THEATER_BENCH_PG_URL is not set; `just bench` starts a cluster)"
+        );
+    }
+    if args.only_store {
+        return report(&figs, &args.out);
     }
 
     // --- restart and stop --------------------------------------------------------------

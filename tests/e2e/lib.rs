@@ -326,12 +326,21 @@ pub fn cli_bin() -> PathBuf {
         .get_or_init(|| {
             // Built once per test run, even if a binary exists: with a shared `CARGO_TARGET_DIR`
             // (a build cache, a second worktree) the one there may come from other sources.
-            // `--workspace`, not `-p theater-supervisor`: fewer features differ from
-            // `cargo test --workspace`'s. Not `--tests`: that would relink the test binaries
-            // running now whenever cargo finds them stale, and a running test that re-executes
-            // itself (faults::sigstop_host_helper) then finds no binary.
+            // `--workspace --lib`, not `-p theater-supervisor`: the same features and units as
+            // `cargo test --workspace` (with tests/Cargo.toml's `regex-syntax`), so this finds
+            // the CLI that run built rather than building wasmtime-wasi and its dependents again.
+            // Not `--tests`: that would relink the test binaries running now whenever cargo
+            // finds them stale, and a running test that re-executes itself
+            // (faults::sigstop_host_helper) then finds no binary.
             let ok = std::process::Command::new(env!("CARGO"))
-                .args(["build", "-q", "--workspace", "--bin", "theater-supervisor"])
+                .args([
+                    "build",
+                    "-q",
+                    "--workspace",
+                    "--lib",
+                    "--bin",
+                    "theater-supervisor",
+                ])
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo build")

@@ -1,7 +1,8 @@
 //! The writer task: group commit of queued writes, retries, health, fencing.
 //!
 //! Whatever is queued when a transaction starts goes into it (up to [`BATCH`] writes), so
-//! concurrent operations share one round trip and one commit. A batch that fails with a
+//! concurrent operations share one round trip and one commit. A transaction starts as soon as a
+//! barrier waits; writes no barrier waits for linger up to [`LINGER`] first. A batch that fails with a
 //! transient error (connection lost, server restarting, disk full) stays at the head of the
 //! queue and is retried with backoff; later writes queue behind it, so a chain never gets a gap.
 //! The store fails for good on a conflicting event (a position already stored with another hash:
@@ -22,6 +23,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most writes in one transaction.
 pub(super) const BATCH: usize = 4096;
+
+/// How long queued writes wait for a barrier (or more writes) before they are committed
+/// anyway: what an event no operation waits for may take to reach the database.
+pub(super) const LINGER: Duration = Duration::from_millis(2);
 
 /// A write with the tree and lease epoch it is written under.
 pub(super) struct Routed {
@@ -86,6 +91,7 @@ impl Writer {
         let mut stalled_since: Option<Instant> = None;
         let mut backoff = Duration::from_millis(10);
         let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
+        let mut lingering_since: Option<tokio::time::Instant> = None;
         loop {
             // Wait for work unless some is pending (or we retry after a backoff).
             if pending.is_empty() && closing.is_none() {
@@ -123,6 +129,28 @@ impl Writer {
                     let _ = w.done.send(Err(e.clone()));
                 }
             }
+            // Writes no barrier waits for yet linger a moment: the barrier that usually follows
+            // them (an operation's) then finds them in its own transaction, not behind one in
+            // flight, and one commit covers the whole operation.
+            if waiters.is_empty() && closing.is_none() && !pending.is_empty() {
+                let since = *lingering_since.get_or_insert_with(tokio::time::Instant::now);
+                if pending.len() < BATCH
+                    && let Ok(Some(m)) = tokio::time::timeout_at(since + LINGER, rx.recv()).await
+                {
+                    self.take(
+                        m,
+                        &mut pending,
+                        &mut waiters,
+                        &mut refused,
+                        &mut queued,
+                        &mut last_target,
+                        &mut closing,
+                        &failed,
+                    );
+                    continue;
+                }
+            }
+            lingering_since = None;
             if !pending.is_empty() {
                 let n = pending.len().min(BATCH);
                 match self.commit(pending.range(..n)).await {
@@ -466,119 +494,150 @@ impl Rows {
                 .await
                 .map_err(classify)?;
         }
-        let a = &self.actors;
-        if !a.id.is_empty() {
+        // The rest is sent at once (tokio-postgres pipelines the statements of one connection):
+        // one round trip for the whole batch, then the commit. The statements touch different
+        // tables and rows, so the order the server runs them in does not matter.
+        let (_, inserted, ..) = tokio::try_join!(
+            self.insert_actors(tx),
+            self.insert_events(tx),
+            self.write_states(tx, false),
+            self.write_statuses(tx, false),
+            self.write_states(tx, true),
+            self.write_statuses(tx, true),
+            self.mark_ended(tx),
+        )?;
+        let e = &self.events;
+        if inserted < e.actor.len() as u64 {
+            // Rows skipped as conflicts never reach the fencing trigger: a stale owner's
+            // event at a position the new owner already wrote is refused for its epoch here,
+            // before it could count as a conflict.
+            self.check_epochs(tx).await?;
             let st = tx
                 .prepare_cached(
-                    "INSERT INTO actors (id, root, epoch, parent, name, manifest_path, manifest_text,
-                                         manifest_dir, start_mode, start_bytes)
-                     SELECT id, root, epoch, parent, name, mp, mt, md, sm, sb
-                       FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
-                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
-                            WITH ORDINALITY AS u(id, root, epoch, parent, name, mp, mt, md, sm, sb, ord)
-                      ORDER BY ord
-                     ON CONFLICT (id) DO NOTHING",
+                    "SELECT u.actor, u.idx FROM unnest($1::text[], $2::int8[], $3::bytea[])
+                            AS u(actor, idx, hash)
+                       JOIN events s ON s.actor = u.actor AND s.idx = u.idx
+                      WHERE s.hash <> u.hash LIMIT 1",
                 )
                 .await
                 .map_err(classify)?;
-            tx.execute(
+            if let Some(row) = tx
+                .query_opt(&st, &[&e.actor, &e.idx, &e.hash])
+                .await
+                .map_err(classify)?
+            {
+                return Err(CommitError::Fatal(format!(
+                    "actor {}: event {} is already stored with another hash (a conflicting write; nothing was overwritten)",
+                    row.get::<_, String>(0),
+                    row.get::<_, i64>(1)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_actors(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), CommitError> {
+        let a = &self.actors;
+        if a.id.is_empty() {
+            return Ok(());
+        }
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO actors (id, root, epoch, parent, name, manifest_path, manifest_text,
+                                     manifest_dir, start_mode, start_bytes)
+                 SELECT id, root, epoch, parent, name, mp, mt, md, sm, sb
+                   FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
+                               $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
+                        WITH ORDINALITY AS u(id, root, epoch, parent, name, mp, mt, md, sm, sb, ord)
+                  ORDER BY ord
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await
+            .map_err(classify)?;
+        tx.execute(
+            &st,
+            &[
+                &a.id,
+                &a.root,
+                &a.epoch,
+                &a.parent,
+                &a.name,
+                &a.manifest_path,
+                &a.manifest_text,
+                &a.manifest_dir,
+                &a.start_mode,
+                &a.start_bytes,
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Inserts the batch's events; returns how many were new.
+    async fn insert_events(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<u64, CommitError> {
+        let e = &self.events;
+        if e.actor.is_empty() {
+            return Ok(0);
+        }
+        // An event already stored at the same position with the same hash is this host's own
+        // earlier commit whose acknowledgement was lost (a retried batch): kept as it is. Any
+        // other stored event there is a conflict: the store fails, nothing is overwritten.
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO events (actor, idx, root, epoch, hash, parent_hash, event_type,
+                                     data, ts, description)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
+                                      $5::bytea[], $6::bytea[], $7::text[], $8::bytea[],
+                                      $9::int8[], $10::text[])
+                 ON CONFLICT (actor, idx) DO NOTHING",
+            )
+            .await
+            .map_err(classify)?;
+        let inserted = tx
+            .execute(
                 &st,
                 &[
-                    &a.id,
-                    &a.root,
-                    &a.epoch,
-                    &a.parent,
-                    &a.name,
-                    &a.manifest_path,
-                    &a.manifest_text,
-                    &a.manifest_dir,
-                    &a.start_mode,
-                    &a.start_bytes,
+                    &e.actor,
+                    &e.idx,
+                    &e.root,
+                    &e.epoch,
+                    &e.hash,
+                    &e.parent_hash,
+                    &e.event_type,
+                    &e.data,
+                    &e.ts,
+                    &e.description,
                 ],
             )
             .await
             .map_err(classify)?;
+        Ok(inserted)
+    }
+
+    async fn mark_ended(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<(), CommitError> {
+        if self.ended.is_empty() {
+            return Ok(());
         }
-        let e = &self.events;
-        if !e.actor.is_empty() {
-            // An event already stored at the same position with the same hash is this host's own
-            // earlier commit whose acknowledgement was lost (a retried batch): kept as it is. Any
-            // other stored event there is a conflict: the store fails, nothing is overwritten.
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO events (actor, idx, root, epoch, hash, parent_hash, event_type,
-                                         data, ts, description)
-                     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
-                                          $5::bytea[], $6::bytea[], $7::text[], $8::bytea[],
-                                          $9::int8[], $10::text[])
-                     ON CONFLICT (actor, idx) DO NOTHING",
-                )
-                .await
-                .map_err(classify)?;
-            let inserted = tx
-                .execute(
-                    &st,
-                    &[
-                        &e.actor,
-                        &e.idx,
-                        &e.root,
-                        &e.epoch,
-                        &e.hash,
-                        &e.parent_hash,
-                        &e.event_type,
-                        &e.data,
-                        &e.ts,
-                        &e.description,
-                    ],
-                )
-                .await
-                .map_err(classify)?;
-            if inserted < e.actor.len() as u64 {
-                // Rows skipped as conflicts never reach the fencing trigger: a stale owner's
-                // event at a position the new owner already wrote is refused for its epoch here,
-                // before it could count as a conflict.
-                self.check_epochs(tx).await?;
-                let st = tx
-                    .prepare_cached(
-                        "SELECT u.actor, u.idx FROM unnest($1::text[], $2::int8[], $3::bytea[])
-                                AS u(actor, idx, hash)
-                           JOIN events s ON s.actor = u.actor AND s.idx = u.idx
-                          WHERE s.hash <> u.hash LIMIT 1",
-                    )
-                    .await
-                    .map_err(classify)?;
-                if let Some(row) = tx
-                    .query_opt(&st, &[&e.actor, &e.idx, &e.hash])
-                    .await
-                    .map_err(classify)?
-                {
-                    return Err(CommitError::Fatal(format!(
-                        "actor {}: event {} is already stored with another hash (a conflicting write; nothing was overwritten)",
-                        row.get::<_, String>(0),
-                        row.get::<_, i64>(1)
-                    )));
-                }
-            }
-        }
-        for upsert in [false, true] {
-            self.write_states(tx, upsert).await?;
-            self.write_statuses(tx, upsert).await?;
-        }
-        if !self.ended.is_empty() {
-            let (roots, epochs): (Vec<&str>, Vec<i64>) =
-                self.ended.iter().map(|(r, e)| (r.as_str(), *e)).unzip();
-            let st = tx
-                .prepare_cached(
-                    "UPDATE leases l SET ended = true, changed_at = now()
-                       FROM unnest($1::text[], $2::int8[]) AS h(root, epoch)
-                      WHERE l.root = h.root AND l.epoch = h.epoch",
-                )
-                .await
-                .map_err(classify)?;
-            tx.execute(&st, &[&roots, &epochs])
-                .await
-                .map_err(classify)?;
-        }
+        let (roots, epochs): (Vec<&str>, Vec<i64>) =
+            self.ended.iter().map(|(r, e)| (r.as_str(), *e)).unzip();
+        let st = tx
+            .prepare_cached(
+                "UPDATE leases l SET ended = true, changed_at = now()
+                   FROM unnest($1::text[], $2::int8[]) AS h(root, epoch)
+                  WHERE l.root = h.root AND l.epoch = h.epoch",
+            )
+            .await
+            .map_err(classify)?;
+        tx.execute(&st, &[&roots, &epochs])
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 

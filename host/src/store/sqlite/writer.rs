@@ -42,7 +42,8 @@ pub(super) fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
 const WAL_RESET_FRAMES: i64 = 8192;
 
 /// The writer thread: each batch of queued writes is one transaction; barriers queued in the
-/// batch are answered after its commit. A batch that fails is kept and retried, with the writes
+/// batch are answered after its commit. A batch commits as soon as a barrier waits, otherwise
+/// after [`LINGER`]. A batch that fails is kept and retried, with the writes
 /// queued after it, until it commits (then every waiting barrier is answered `Ok`) or the store
 /// fails for good: a fatal error, or no commit for the stall timeout. A failed store answers
 /// every barrier with its error and writes nothing more, so a stored chain never has a gap.
@@ -62,7 +63,13 @@ pub(super) struct Writer {
     failed: Option<String>,
     /// Writes dropped after the failure (never acknowledged).
     dropped: u64,
+    /// Since when `pending` has waited without a barrier.
+    lingering_since: Option<Instant>,
 }
+
+/// How long queued writes wait for a barrier (or more writes) before they are committed
+/// anyway: what an event no operation waits for may take to reach the file.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// Largest number of queued messages taken into one batch.
 const BATCH: usize = 4096;
@@ -83,6 +90,7 @@ impl Writer {
             attempts: 0,
             failed: None,
             dropped: 0,
+            lingering_since: None,
         }
     }
 
@@ -90,10 +98,26 @@ impl Writer {
         let mut closing = false;
         while !closing {
             // Block for work only when nothing is waiting to be retried.
+            let mut linger_over = false;
             let first = if self.pending.is_empty() && self.waiters.is_empty() {
                 match rx.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
+                }
+            } else if self.waiters.is_empty()
+                && self.failing_since.is_none()
+                && self.failed.is_none()
+            {
+                // Writes no barrier waits for yet linger a moment: the barrier that usually
+                // follows them (an operation's) then finds them in its own transaction, and one
+                // commit covers the whole operation.
+                let since = *self.lingering_since.get_or_insert_with(Instant::now);
+                match rx.recv_timeout((since + LINGER).saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(_) => {
+                        linger_over = true;
+                        None
+                    }
                 }
             } else {
                 rx.try_recv().ok()
@@ -114,7 +138,16 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            if self.failed.is_none() && !(self.pending.is_empty() && self.waiters.is_empty()) {
+            let ready = linger_over
+                || closing
+                || !self.waiters.is_empty()
+                || self.failing_since.is_some()
+                || self.pending.len() >= BATCH;
+            if ready
+                && self.failed.is_none()
+                && !(self.pending.is_empty() && self.waiters.is_empty())
+            {
+                self.lingering_since = None;
                 self.try_commit(closing);
             }
         }

@@ -8,8 +8,9 @@
 use crate::cli_run::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use theater_supervisor::store::{SqliteStore, Storage};
+use theater_supervisor::store::{Durability, SqliteStore, Storage};
 use theater_supervisor::{ActorStatus, SystemConfig};
 use theater_supervisor_e2e::*;
 
@@ -701,7 +702,7 @@ async fn without_a_store_a_dropped_record_is_named_not_unknown() {
         assert_eq!(h.cmd(&["stop", &id]).await, "ok");
         ids.push(id);
     }
-    for verb in ["state", "events"] {
+    for verb in ["state", "events", "restart"] {
         let r = h.cmd(&[verb, &ids[0]]).await;
         assert!(
             r.contains("was dropped from memory") && r.contains("retain_stopped"),
@@ -715,6 +716,57 @@ async fn without_a_store_a_dropped_record_is_named_not_unknown() {
     println!(
         "no store, retain_stopped = 2: 3 dropped records named as dropped; the events file counts them"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_store_a_record_dropped_from_memory_is_read_back_and_restarted() {
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(data.path(), Durability::Process).unwrap());
+    let h = Harness::start_with(
+        SystemConfig {
+            retain_stopped: 2,
+            storage: Some(store.clone() as Arc<dyn Storage>),
+            ..SystemConfig::default()
+        },
+        "",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = h.spawn("counter.toml", None).await;
+        assert_eq!(
+            h.cmd(&["request", &id, &format!("add {i}")]).await,
+            format!("ok {i}")
+        );
+        assert_eq!(h.cmd(&["stop", &id]).await, "ok");
+        ids.push(id);
+    }
+    assert!(h.system.actor(&ids[0]).is_none(), "dropped from memory");
+    assert_eq!(h.cmd(&["state", &ids[3]]).await, "ok some 3");
+    // Restarted from the store's record: fresh (start arguments), same id, the chain goes on.
+    assert_eq!(h.cmd(&["restart", &ids[3]]).await, "ok");
+    assert_eq!(h.cmd(&["request", &ids[3], "inc"]).await, "ok 1");
+    let chain = h.system.chain(&ids[3]).unwrap();
+    theater_supervisor::chain::verify(&chain, None).unwrap();
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|e| e.event_type == "lifecycle.start")
+            .count(),
+        2,
+        "one chain: the first start and the restart"
+    );
+    // Read back once: a second restart restarts the live one.
+    assert_eq!(h.cmd(&["restart", &ids[1]]).await, "ok");
+    assert_eq!(h.cmd(&["restart", &ids[1]]).await, "ok");
+    assert_eq!(h.cmd(&["list"]).await, format!("ok {},{}", ids[3], ids[1]));
+    h.system.shutdown().await;
+    store.close();
+    let store = SqliteStore::open_read_only(data.path()).unwrap();
+    for id in [&ids[1], &ids[3]] {
+        let stored = store.events(id, 0).unwrap();
+        theater_supervisor::chain::verify(&stored, None).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,6 @@
 //! `ActorSystem::resume` from the embedding API: a host dropped with live actors (as if it
 //! crashed) and a new one on the same store bring the tree back with the same ids and states;
-//! children that ended before the crash are still readable from the store.
+//! children that ended before the crash are still readable from the store and can be restarted.
 
 use std::sync::Arc;
 use theater_supervisor::store::{Durability, SqliteStore, Storage};
@@ -52,7 +52,32 @@ async fn a_new_host_on_the_same_store_resumes_the_tree() {
     );
     let events = cmd(&system, &root, &["events", &ended]).await;
     assert!(events.starts_with("ok "), "{events}");
-    let r = cmd(&system, &root, &["restart", &ended]).await;
+    // ... and it can be restarted under its id, fresh from its start arguments, its chain
+    // continuing the stored one.
+    let stored_len = store.events(&ended, 0).unwrap().len();
+    assert_eq!(cmd(&system, &root, &["restart", &ended]).await, "ok");
+    assert_eq!(
+        cmd(&system, &root, &["list"]).await,
+        format!("ok {counter},{ended}")
+    );
+    assert_eq!(
+        cmd(&system, &root, &["request", &ended, "state"]).await,
+        "ok none"
+    );
+    let chain = system.chain(&ended).unwrap();
+    theater_supervisor::chain::verify(&chain, None).unwrap();
+    assert!(
+        chain.len() > stored_len,
+        "the chain goes on after the stored events"
+    );
+    assert_eq!(chain[stored_len].event_type, "lifecycle.restart");
+    // An id the store does not know is still refused.
+    let r = cmd(
+        &system,
+        &root,
+        &["restart", "00000000-0000-4000-8000-000000000000"],
+    )
+    .await;
     assert!(r.starts_with("err unknown child id"), "{r}");
     // Each chain continues the stored one and verifies; the parent was told (it does not
     // export the recovery handler, so its chain records that).

@@ -173,6 +173,11 @@ impl SystemInner {
         child: &str,
         room: &(dyn Fn(usize) -> Result<(), String> + Sync),
     ) -> HostResult<()> {
+        let known = self.lock().actors.contains_key(child);
+        if !known {
+            // Ended and known only to the store; without a store this says why it is gone.
+            self.load_ended_child(caller, child).await?;
+        }
         let (manifest, grants, start, chain, was_live) = {
             let reg = self.lock();
             reg.child_of(&caller.id, child)?;

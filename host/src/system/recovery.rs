@@ -21,7 +21,7 @@ pub(super) struct Recovered {
 /// first. A damaged store may have a gap there (hosts before 2026-12 could leave one): then
 /// only the last stored event is taken, so the chain still continues from its true end and
 /// never overwrites a stored position.
-fn stored_tail(
+pub(super) fn stored_tail(
     storage: &dyn Storage,
     a: &StoredActor,
     window: u64,
@@ -39,6 +39,93 @@ fn stored_tail(
             Ok((last, storage.events(&a.id, last)?))
         }
         Err(e) => Err(e),
+    }
+}
+
+impl SystemInner {
+    /// A stored actor's manifest (its file, or the inline text it was spawned with), read and
+    /// configured by the handlers again.
+    pub(super) fn stored_manifest(&self, a: &StoredActor) -> Result<Arc<ActorManifest>, String> {
+        let (manifest, origin) = match &a.manifest {
+            StoredManifest::Path(p) => (Manifest::from_file(p), p.display().to_string()),
+            StoredManifest::Inline { text, dir } => (
+                Manifest::parse(text, "inline manifest", dir.clone(), None),
+                "inline manifest".to_string(),
+            ),
+        };
+        let manifest = manifest.map_err(|e| e.to_string())?;
+        Ok(Arc::new(
+            self.handlers
+                .configure(manifest, &origin)
+                .map_err(|e| e.to_string())?,
+        ))
+    }
+
+    /// Brings an ended child known only to the store (it ended before this host resumed its
+    /// tree, or its record left memory past `retain_stopped`) back into the registry as ended,
+    /// its chain continuing the stored one, so `restart-child` can start it again under its id.
+    pub(super) async fn load_ended_child(&self, caller: &ActorCtx, child: &str) -> HostResult<()> {
+        let a = self.stored_child(&caller.id, child).await?;
+        if !a.status.is_terminal() {
+            // Live in the store but not here: its tree was not brought back on this host.
+            return Err(HostError::UnknownChild(child.to_string()));
+        }
+        let manifest = self.stored_manifest(&a).map_err(|e| {
+            HostError::from(format!(
+                "child `{}` ended before this host resumed the tree and cannot be restarted: {e}",
+                short_id(child)
+            ))
+        })?;
+        let grants = Arc::new(self.handlers.grants_for_child(&manifest, &caller.grants)?);
+        let storage = self
+            .config
+            .storage
+            .clone()
+            .ok_or_else(|| HostError::Store("no event store".into()))?;
+        let window = self.config.memory_events as u64;
+        let (a, tail) = {
+            let storage = storage.clone();
+            tokio::task::spawn_blocking(move || {
+                stored_tail(storage.as_ref(), &a, window).map(|(_, tail)| (a, tail))
+            })
+            .await
+            .map_err(|e| HostError::Store(format!("event store read panicked: {e}")))??
+        };
+        let sink = Arc::new(StoreSink {
+            actor: a.id.clone(),
+            storage,
+        });
+        let chain = Chain::restore(
+            tail,
+            a.next_index,
+            Some(sink.clone() as Arc<dyn ChainSink>),
+            self.config.memory_events,
+        );
+        let record = ActorRecord {
+            name: a.name.clone(),
+            parent: a.parent.clone(),
+            children: ChildList::default(),
+            status: a.status,
+            status_tx: watch::channel(a.status).0,
+            manifest,
+            grants,
+            start: StartArgs {
+                mode: StartMode::from_name(&a.start_mode),
+                bytes: a.start_bytes.clone(),
+            },
+            state: a.state.clone(),
+            chain: Arc::new(Mutex::new(chain)),
+            mailbox: None,
+            exports: Arc::default(),
+            stop_tx: None,
+            join: None,
+            restarts: a.restarts,
+            shutdown_timeout: None,
+            sink: Some(sink),
+        };
+        let retain = self.config.retain_stopped;
+        self.lock().insert_ended(&a.id, record, retain, true);
+        Ok(())
     }
 }
 
@@ -106,20 +193,7 @@ impl ActorSystem {
                 },
             };
             let started = async {
-                let (manifest, origin) = match &a.manifest {
-                    StoredManifest::Path(p) => (Manifest::from_file(p), p.display().to_string()),
-                    StoredManifest::Inline { text, dir } => (
-                        Manifest::parse(text, "inline manifest", dir.clone(), None),
-                        "inline manifest".to_string(),
-                    ),
-                };
-                let manifest = manifest.map_err(|e| e.to_string())?;
-                let manifest = Arc::new(
-                    inner
-                        .handlers
-                        .configure(manifest, &origin)
-                        .map_err(|e| e.to_string())?,
-                );
+                let manifest = inner.stored_manifest(a)?;
                 let g = Arc::new(match &parent_grants {
                     None => inner
                         .handlers

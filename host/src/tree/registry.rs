@@ -139,6 +139,17 @@ impl<M, X> Registry<M, X> {
         }
     }
 
+    /// Adds the record of an actor that had already ended (read back from the store), unless
+    /// one is there by now; it counts as the newest ended record.
+    pub fn insert_ended(&mut self, id: &str, rec: ActorRecord<M, X>, retain: usize, stored: bool) {
+        if self.actors.contains_key(id) {
+            return;
+        }
+        self.actors.insert(id.to_string(), rec);
+        self.order.push(id.to_string());
+        self.ended(id, retain, stored);
+    }
+
     /// The record of `child` if it is `caller`'s child (live or not): a parent may only manage
     /// its own children.
     pub fn child_of(&self, caller: &str, child: &str) -> Result<&ActorRecord<M, X>, HostError> {

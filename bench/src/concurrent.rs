@@ -3,10 +3,10 @@
 //! cost on a store should approach the no-store figure as concurrency rises.
 
 use super::{Bench, Figure, Fixture, pooled, progress, scalar};
-use theater_bench::{postgres_cpu_us, self_cpu_us};
 use anyhow::{Result, bail};
 use std::sync::Arc;
 use std::time::Instant;
+use theater_bench::{postgres_cpu_us, self_cpu_us};
 use theater_supervisor::store::Storage;
 use tokio::task::JoinSet;
 

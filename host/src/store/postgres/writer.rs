@@ -82,83 +82,50 @@ enum CommitError {
 
 impl Writer {
     pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let mut pending: VecDeque<Pending> = VecDeque::new();
-        let mut waiters: VecDeque<Waiter> = VecDeque::new();
-        let mut refused: BTreeMap<u64, String> = BTreeMap::new();
-        let mut queued: u64 = 0;
-        let mut last_target: u64 = 0;
-        let mut failed: Option<String> = None;
+        let mut q = Queue::default();
         let mut stalled_since: Option<Instant> = None;
         let mut backoff = Duration::from_millis(10);
-        let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
         let mut lingering_since: Option<tokio::time::Instant> = None;
         loop {
             // Wait for work unless some is pending (or we retry after a backoff).
-            if pending.is_empty() && closing.is_none() {
+            if q.pending.is_empty() && q.closing.is_none() {
                 match rx.recv().await {
-                    Some(m) => self.take(
-                        m,
-                        &mut pending,
-                        &mut waiters,
-                        &mut refused,
-                        &mut queued,
-                        &mut last_target,
-                        &mut closing,
-                        &failed,
-                    ),
+                    Some(m) => q.take(m),
                     None => break,
                 }
             }
-            while pending.len() < BATCH
+            while q.pending.len() < BATCH
                 && let Ok(m) = rx.try_recv()
             {
-                self.take(
-                    m,
-                    &mut pending,
-                    &mut waiters,
-                    &mut refused,
-                    &mut queued,
-                    &mut last_target,
-                    &mut closing,
-                    &failed,
-                );
+                q.take(m);
             }
-            if let Some(e) = &failed {
-                pending.clear();
-                for w in waiters.drain(..) {
+            if let Some(e) = &q.failed {
+                q.pending.clear();
+                for w in q.waiters.drain(..) {
                     let _ = w.done.send(Err(e.clone()));
                 }
             }
             // Writes no barrier waits for yet linger a moment: the barrier that usually follows
             // them (an operation's) then finds them in its own transaction, not behind one in
             // flight, and one commit covers the whole operation.
-            if waiters.is_empty() && closing.is_none() && !pending.is_empty() {
+            if q.waiters.is_empty() && q.closing.is_none() && !q.pending.is_empty() {
                 let since = *lingering_since.get_or_insert_with(tokio::time::Instant::now);
-                if pending.len() < BATCH
+                if q.pending.len() < BATCH
                     && let Ok(Some(m)) = tokio::time::timeout_at(since + LINGER, rx.recv()).await
                 {
-                    self.take(
-                        m,
-                        &mut pending,
-                        &mut waiters,
-                        &mut refused,
-                        &mut queued,
-                        &mut last_target,
-                        &mut closing,
-                        &failed,
-                    );
+                    q.take(m);
                     continue;
                 }
             }
             lingering_since = None;
-            if !pending.is_empty() {
-                let n = pending.len().min(BATCH);
-                match self.commit(pending.range(..n)).await {
+            if !q.pending.is_empty() {
+                let n = q.pending.len().min(BATCH);
+                match self.commit(q.pending.range(..n)).await {
                     Ok(()) => {
                         self.commits
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        self.confirm(pending.range(..n));
-                        pending.drain(..n);
+                        self.confirm(q.pending.range(..n));
+                        q.pending.drain(..n);
                         stalled_since = None;
                         backoff = Duration::from_millis(10);
                         self.health.send_if_modified(|h| {
@@ -168,9 +135,9 @@ impl Writer {
                         });
                     }
                     Err(CommitError::Fenced { root, epoch, why }) => {
-                        pending.retain(|p| match &p.routed.tree {
+                        q.pending.retain(|p| match &p.routed.tree {
                             Ok((r, e)) if *r == root && *e <= epoch => {
-                                refused.insert(p.seq, why.clone());
+                                q.refused.insert(p.seq, why.clone());
                                 false
                             }
                             _ => true,
@@ -180,7 +147,7 @@ impl Writer {
                     Err(CommitError::Fatal(e)) => {
                         tracing::error!(error = %e, "event store failed for good");
                         self.health.send_replace(StoreHealth::Failed(e.clone()));
-                        failed = Some(e);
+                        q.failed = Some(e);
                         continue;
                     }
                     Err(CommitError::Transient(e)) => {
@@ -192,7 +159,7 @@ impl Writer {
                             );
                             tracing::error!(error = %e, "event store failed for good");
                             self.health.send_replace(StoreHealth::Failed(e.clone()));
-                            failed = Some(e);
+                            q.failed = Some(e);
                             continue;
                         }
                         tracing::warn!(error = %e, "event store: a batch failed; it stays queued and is retried");
@@ -208,70 +175,77 @@ impl Writer {
                 }
             }
             // Answer the barriers whose writes are all done.
-            let done_upto = pending.front().map_or(queued, |p| p.seq);
-            while waiters.front().is_some_and(|w| w.target <= done_upto) {
-                let w = waiters.pop_front().expect("front");
-                let why = refused.range(w.from..w.target).next().map(|(_, why)| why);
+            let done_upto = q.pending.front().map_or(q.queued, |p| p.seq);
+            while q.waiters.front().is_some_and(|w| w.target <= done_upto) {
+                let w = q.waiters.pop_front().expect("front");
+                let why = q.refused.range(w.from..w.target).next().map(|(_, why)| why);
                 let _ = w.done.send(match why {
                     Some(why) => Err(format!("a write was refused: {why}")),
                     None => Ok(()),
                 });
             }
-            let keep_from = waiters.front().map_or(last_target, |w| w.from);
-            refused = refused.split_off(&keep_from);
-            if let Some(done) = &closing
-                && (pending.is_empty() || failed.is_some())
+            let keep_from = q.waiters.front().map_or(q.last_target, |w| w.from);
+            q.refused = q.refused.split_off(&keep_from);
+            if let Some(done) = &q.closing
+                && (q.pending.is_empty() || q.failed.is_some())
             {
                 let _ = done.send(());
                 break;
             }
         }
     }
+}
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the loop's own state, split out to keep the loop readable"
-    )]
-    fn take(
-        &self,
-        m: Msg,
-        pending: &mut VecDeque<Pending>,
-        waiters: &mut VecDeque<Waiter>,
-        refused: &mut BTreeMap<u64, String>,
-        queued: &mut u64,
-        last_target: &mut u64,
-        closing: &mut Option<std::sync::mpsc::Sender<()>>,
-        failed: &Option<String>,
-    ) {
+/// The writer loop's queue: writes not committed yet, barriers waiting, refusals.
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+    waiters: VecDeque<Waiter>,
+    /// Writes refused before or when committing, by sequence number, with the reason.
+    refused: BTreeMap<u64, String>,
+    /// Writes taken so far (the next one's sequence number).
+    queued: u64,
+    /// Target of the newest barrier.
+    last_target: u64,
+    /// Set once the store failed for good.
+    failed: Option<String>,
+    /// Set by `Close`: answered once everything pending is committed.
+    closing: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Queue {
+    fn take(&mut self, m: Msg) {
         match m {
             Msg::Write(routed) => {
-                let seq = *queued;
-                *queued += 1;
+                let seq = self.queued;
+                self.queued += 1;
                 if let Err(why) = &routed.tree {
-                    refused.insert(seq, why.clone());
-                } else if failed.is_none() {
-                    pending.push_back(Pending {
+                    self.refused.insert(seq, why.clone());
+                } else if self.failed.is_none() {
+                    self.pending.push_back(Pending {
                         seq,
                         routed: *routed,
                     });
                 }
             }
             Msg::Sync(done) => {
-                if let Some(e) = failed {
+                if let Some(e) = &self.failed {
                     let _ = done.send(Err(e.clone()));
                     return;
                 }
-                waiters.push_back(Waiter {
-                    target: *queued,
-                    from: *last_target,
+                self.waiters.push_back(Waiter {
+                    target: self.queued,
+                    from: self.last_target,
                     done,
                 });
-                *last_target = *queued;
+                self.last_target = self.queued;
             }
-            Msg::Close(done) => *closing = Some(done),
+            Msg::Close(done) => self.closing = Some(done),
         }
     }
+}
 
+impl Writer {
     /// Marks the leases created by a committed batch as existing (renewal starts for them).
     fn confirm<'a>(&self, batch: impl Iterator<Item = &'a Pending>) {
         let roots: Vec<&str> = batch

@@ -47,6 +47,9 @@ pub struct PostgresOptions {
     pub stall_timeout: Duration,
     /// Most connections to the database (default 4: the writer, renewals, reads).
     pub max_connections: usize,
+    /// How long writes no barrier waits for yet are held before a transaction commits them
+    /// anyway (default 2 ms): an operation's writes and its barrier then share one transaction.
+    pub linger: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -57,6 +60,7 @@ impl Default for PostgresOptions {
             renew_every: None,
             stall_timeout: Duration::from_secs(10),
             max_connections: 4,
+            linger: writer::LINGER,
         }
     }
 }
@@ -336,6 +340,7 @@ impl PostgresStore {
             host: options.host_id.clone(),
             lease: options.lease,
             stall_timeout: options.stall_timeout,
+            linger: options.linger,
             health: health_tx,
         };
         client.handle.spawn(writer.run(rx));

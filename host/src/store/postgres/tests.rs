@@ -362,6 +362,54 @@ async fn concurrent_writes_share_commits() {
     assert_eq!(store.events("a", 0).unwrap().len(), 200);
 }
 
+#[tokio::test]
+async fn an_operations_writes_and_its_barrier_share_one_transaction_and_other_writes_still_commit()
+{
+    let Some(db) = TestSchema::new("linger") else {
+        return;
+    };
+    // A long linger, so the test does not depend on this machine's timing.
+    let linger = std::time::Duration::from_millis(500);
+    let store = Arc::new(
+        PostgresStore::open(
+            &db.url(),
+            PostgresOptions {
+                linger,
+                ..options("h")
+            },
+        )
+        .unwrap(),
+    );
+    store.write(StoreWrite::Actor(Box::new(actor("a", None))));
+    store.sync().await.unwrap().unwrap();
+    // An operation: its writes arrive over a while (inside the linger), then its barrier. A
+    // writer that committed at the first write would take several transactions.
+    let before = store.commits();
+    let mut chain = chain_for(&store, "a");
+    for i in 0..5u8 {
+        chain.append("e", vec![i], None);
+        tokio::time::sleep(linger / 20).await;
+    }
+    store.sync().await.unwrap().unwrap();
+    assert_eq!(
+        store.commits() - before,
+        1,
+        "the writes waited for their barrier's transaction"
+    );
+    // Writes no barrier ever waits for are committed anyway, after the linger.
+    chain.append("e", vec![9], None);
+    let reader = PostgresStore::open_read_only(&db.url()).unwrap();
+    let start = std::time::Instant::now();
+    while reader.events("a", 0).unwrap().len() < 6 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "a write without a barrier was never committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    store.close();
+}
+
 /// Installs a trigger that fails every event insert with `disk_full` (SQLSTATE 53100), as a
 /// full disk under the server would.
 fn fill_the_disk(db: &TestSchema) {

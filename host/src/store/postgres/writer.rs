@@ -2,7 +2,7 @@
 //!
 //! Whatever is queued when a transaction starts goes into it (up to [`BATCH`] writes), so
 //! concurrent operations share one round trip and one commit. A transaction starts as soon as a
-//! barrier waits; writes no barrier waits for linger up to [`LINGER`] first. A batch that fails with a
+//! barrier waits; writes no barrier waits for linger up to [`super::PostgresOptions::linger`] first. A batch that fails with a
 //! transient error (connection lost, server restarting, disk full) stays at the head of the
 //! queue and is retried with backoff; later writes queue behind it, so a chain never gets a gap.
 //! The store fails for good on a conflicting event (a position already stored with another hash:
@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub(super) const BATCH: usize = 4096;
 
 /// How long queued writes wait for a barrier (or more writes) before they are committed
-/// anyway: what an event no operation waits for may take to reach the database.
+/// anyway, by default ([`super::PostgresOptions::linger`]).
 pub(super) const LINGER: Duration = Duration::from_millis(2);
 
 /// A write with the tree and lease epoch it is written under.
@@ -62,6 +62,8 @@ pub(super) struct Writer {
     pub host: String,
     pub lease: Duration,
     pub stall_timeout: Duration,
+    /// See [`super::PostgresOptions::linger`].
+    pub linger: Duration,
     pub health: watch::Sender<StoreHealth>,
     /// Transactions committed so far.
     pub commits: Arc<std::sync::atomic::AtomicU64>,
@@ -111,7 +113,8 @@ impl Writer {
             if q.waiters.is_empty() && q.closing.is_none() && !q.pending.is_empty() {
                 let since = *lingering_since.get_or_insert_with(tokio::time::Instant::now);
                 if q.pending.len() < BATCH
-                    && let Ok(Some(m)) = tokio::time::timeout_at(since + LINGER, rx.recv()).await
+                    && let Ok(Some(m)) =
+                        tokio::time::timeout_at(since + self.linger, rx.recv()).await
                 {
                     q.take(m);
                     continue;

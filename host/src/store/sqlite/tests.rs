@@ -24,6 +24,36 @@ fn actor(id: &str, parent: Option<&str>) -> StoredActor {
 }
 
 #[tokio::test]
+async fn writes_no_barrier_waits_for_are_committed_after_the_linger() {
+    let dir = tempfile_dir();
+    let store = Arc::new(SqliteStore::open(&dir, Durability::Process).unwrap());
+    store.write(StoreWrite::Actor(Box::new(actor("a", None))));
+    let sink: Arc<dyn ChainSink> = Arc::new(StoreSink {
+        actor: "a".into(),
+        storage: store.clone(),
+    });
+    let mut chain = Chain::with_sink(sink, 0);
+    chain.append("e", vec![1], None);
+    // No barrier: another connection sees the writes once the writer stops waiting for one.
+    let start = std::time::Instant::now();
+    loop {
+        let seen = SqliteStore::open_read_only(&dir)
+            .ok()
+            .and_then(|r| r.events("a", 0).ok())
+            .map_or(0, |e| e.len());
+        if seen == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "a write without a barrier was never committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    store.close();
+}
+
+#[tokio::test]
 async fn writes_are_durable_after_a_barrier_and_readable_read_only() {
     let dir = tempfile_dir();
     let store = Arc::new(SqliteStore::open(&dir, Durability::Process).unwrap());

@@ -369,7 +369,7 @@ async fn an_operations_writes_and_its_barrier_share_one_transaction_and_other_wr
         return;
     };
     // A long linger, so the test does not depend on this machine's timing.
-    let linger = std::time::Duration::from_millis(500);
+    let linger = std::time::Duration::from_secs(2);
     let store = Arc::new(
         PostgresStore::open(
             &db.url(),
@@ -388,7 +388,7 @@ async fn an_operations_writes_and_its_barrier_share_one_transaction_and_other_wr
     let mut chain = chain_for(&store, "a");
     for i in 0..5u8 {
         chain.append("e", vec![i], None);
-        tokio::time::sleep(linger / 20).await;
+        tokio::time::sleep(linger / 40).await;
     }
     store.sync().await.unwrap().unwrap();
     assert_eq!(

@@ -111,10 +111,12 @@ impl Writer {
             // them (an operation's) then finds them in its own transaction, not behind one in
             // flight, and one commit covers the whole operation.
             if q.waiters.is_empty() && q.closing.is_none() && !q.pending.is_empty() {
-                let since = *lingering_since.get_or_insert_with(tokio::time::Instant::now);
+                // Once the linger is over the batch commits, however fast writes keep coming.
+                let until =
+                    *lingering_since.get_or_insert_with(tokio::time::Instant::now) + self.linger;
                 if q.pending.len() < BATCH
-                    && let Ok(Some(m)) =
-                        tokio::time::timeout_at(since + self.linger, rx.recv()).await
+                    && tokio::time::Instant::now() < until
+                    && let Ok(Some(m)) = tokio::time::timeout_at(until, rx.recv()).await
                 {
                     q.take(m);
                     continue;

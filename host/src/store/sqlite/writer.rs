@@ -111,9 +111,15 @@ impl Writer {
                 // Writes no barrier waits for yet linger a moment: the barrier that usually
                 // follows them (an operation's) then finds them in its own transaction, and one
                 // commit covers the whole operation.
+                // Once the linger is over the batch commits, however fast writes keep coming.
                 let since = *self.lingering_since.get_or_insert_with(Instant::now);
-                match rx.recv_timeout((since + LINGER).saturating_duration_since(Instant::now())) {
-                    Ok(m) => Some(m),
+                let left = (since + LINGER).saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(m) if !left.is_zero() => Some(m),
+                    Ok(m) => {
+                        linger_over = true;
+                        Some(m)
+                    }
                     Err(_) => {
                         linger_over = true;
                         None

@@ -104,3 +104,74 @@ async fn stopping_a_child_stuck_in_a_call_kills_it_after_the_shutdown_timeout() 
     assert!(types.contains(&"lifecycle.killed".to_string()), "{types:?}");
     assert_eq!(types.last().map(String::as_str), Some("lifecycle.stopped"));
 }
+
+/// A short request timeout: without the refusal these cycles would end in a timeout error.
+fn quick_timeout() -> theater_supervisor::SystemConfig {
+    theater_supervisor::SystemConfig {
+        request_timeout: std::time::Duration::from_secs(3),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_an_actor_waiting_on_the_callers_outstanding_answer_is_refused() {
+    let h = Harness::start_with(quick_timeout(), "").await;
+    let a = h.spawn("peer.toml", None).await;
+    let b = h.spawn("peer.toml", None).await;
+    // a waits in its call on a request b leaves outstanding; b asking a would wait forever.
+    h.system
+        .send(&a, format!("request {b} later hold").into_bytes())
+        .unwrap();
+    let rid = wait_outstanding(&h.system, &b, 1).await.remove(0);
+    let r = ask(&h.system, &b, &format!("request {a} log")).await;
+    assert!(
+        r.starts_with("err request refused") && r.contains(&format!("({a} -> {b} -> {a})")),
+        "{r}"
+    );
+    // Nothing else is harmed: b answers, a gets it.
+    assert_eq!(ask(&h.system, &b, &format!("respond {rid} go")).await, "ok");
+    assert_eq!(peer_log(&h.system, &a).await, ["got ok go"]);
+    // Once a no longer waits, b may ask it.
+    assert!(
+        ask(&h.system, &b, &format!("request {a} count"))
+            .await
+            .starts_with("ok ok")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_through_two_outstanding_requests_is_refused() {
+    let h = Harness::start_with(quick_timeout(), "").await;
+    let y = h.spawn("peer.toml", None).await;
+    let x = h.spawn("peer.toml", None).await;
+    let s = h.spawn("peer.toml", None).await;
+    // y waits on x (outstanding there), then x waits on s (outstanding there).
+    h.system
+        .send(&y, format!("request {x} later from-y").into_bytes())
+        .unwrap();
+    let at_x = wait_outstanding(&h.system, &x, 1).await.remove(0);
+    h.system
+        .send(&x, format!("request {s} later from-x").into_bytes())
+        .unwrap();
+    let at_s = wait_outstanding(&h.system, &s, 1).await.remove(0);
+    // s asking y closes y -> x -> s -> y.
+    let r = ask(&h.system, &s, &format!("request {y} log")).await;
+    assert!(
+        r.starts_with("err request refused") && r.contains(&format!("({y} -> {x} -> {s} -> {y})")),
+        "{r}"
+    );
+    // Unwound in order, every wait gets its answer.
+    assert_eq!(
+        ask(&h.system, &s, &format!("respond {at_s} one")).await,
+        "ok"
+    );
+    assert_eq!(
+        ask(&h.system, &x, &format!("respond {at_x} two")).await,
+        "ok"
+    );
+    assert_eq!(
+        peer_log(&h.system, &x).await,
+        [format!("req {at_x} from-y"), "got ok one".to_string()]
+    );
+    assert_eq!(peer_log(&h.system, &y).await, ["got ok two"]);
+}

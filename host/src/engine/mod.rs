@@ -12,6 +12,7 @@ pub mod instance;
 pub mod messaging;
 pub mod outstanding;
 pub mod store;
+pub(crate) mod waits;
 
 use crate::config::Allocator;
 use components::{ComponentCache, HandlerSurface, LoadedComponent};

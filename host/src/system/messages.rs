@@ -1,6 +1,7 @@
 //! Messages to an actor's `message-server-client` exports (`send`, `request`): the target must
 //! export them and be running; a request that would wait on an actor already waiting on the
-//! caller is refused instead of deadlocking.
+//! caller (through the call path, or through queued or outstanding requests:
+//! [`crate::engine::waits`]) is refused instead of deadlocking.
 
 use super::*;
 
@@ -53,6 +54,18 @@ impl SystemInner {
                 cycle: cycle.join(" -> "),
             });
         }
+        // The caller waits on `to` until the answer; refused if `to` already waits, through
+        // queued or outstanding requests, on the caller or on an actor waiting on it. (The
+        // embedding API's requests wait on nobody's behalf.)
+        let _waiting = match &from.chain {
+            Some(_) => Some(self.waits.enter(&from.id, to, &path).map_err(|cycle| {
+                HostError::Deadlock {
+                    to: to.to_string(),
+                    cycle: cycle.join(" -> "),
+                }
+            })?),
+            None => None,
+        };
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
         let id = crate::engine::instance::next_request_id();

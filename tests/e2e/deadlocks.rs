@@ -175,3 +175,28 @@ async fn a_cycle_through_two_outstanding_requests_is_refused() {
     );
     assert_eq!(peer_log(&h.system, &y).await, ["got ok two"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_open_to_an_actor_waiting_on_the_opener_is_refused() {
+    let h = Harness::start_with(quick_timeout(), "").await;
+    let a = h.spawn("peer.toml", None).await;
+    let b = h.spawn("peer.toml", None).await;
+    h.system
+        .send(&a, format!("request {b} later hold").into_bytes())
+        .unwrap();
+    let rid = wait_outstanding(&h.system, &b, 1).await.remove(0);
+    // a's handle-channel-open could only run after a's call, which waits on b.
+    let r = ask(&h.system, &b, &format!("open {a} hello")).await;
+    assert!(
+        r.starts_with("err open-channel refused") && r.contains(&format!("({a} -> {b} -> {a})")),
+        "{r}"
+    );
+    assert_eq!(ask(&h.system, &b, &format!("respond {rid} go")).await, "ok");
+    assert_eq!(peer_log(&h.system, &a).await, ["got ok go"]);
+    // a is free again: the open goes through.
+    assert!(
+        ask(&h.system, &b, &format!("open {a} hello"))
+            .await
+            .starts_with("ok ")
+    );
+}

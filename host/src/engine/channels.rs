@@ -184,6 +184,18 @@ impl ActorCtx {
             )
             .into());
         }
+        // The opener waits on `to` until it answers: refused if `to` already waits on it
+        // through queued or outstanding requests (or opens).
+        let _waiting = sys
+            .messaging()
+            .waits
+            .enter(&self.id, to, &self.call_path)
+            .map_err(|cycle| {
+                HostError::from(format!(
+                    "open-channel refused: actor `{to}` is waiting on this call ({} -> {to}), so the open would deadlock",
+                    cycle.join(" -> ")
+                ))
+            })?;
         let target = sys.entry(to)?;
         if !target.exports(&HANDLE_CHANNEL_OPEN) {
             return Err(HostError::NotAccepting {

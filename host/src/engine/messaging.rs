@@ -112,6 +112,9 @@ pub(crate) struct Tables {
 #[derive(Default)]
 pub(crate) struct Messaging {
     tables: Mutex<Tables>,
+    /// Which actor waits on which (in `request` or `open-channel`), for deadlock refusal
+    /// beyond the call path.
+    pub waits: super::waits::WaitsFor,
 }
 
 impl Messaging {

@@ -1,5 +1,5 @@
-//! Who waits on whom: an actor blocked in a `request` waits on its target until the answer
-//! comes. That covers a request still queued in the target's mailbox and one the target left
+//! Who waits on whom: an actor blocked in a `request` (or an `open-channel`) waits on its
+//! target until the answer comes. That covers a request still queued in the target's mailbox and one the target left
 //! outstanding (CONTRACT §7). A call path only knows the callers of the current call, so it
 //! misses both. A new request that would close a cycle here is refused, because it would
 //! deadlock until the request timeout.

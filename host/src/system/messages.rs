@@ -57,15 +57,16 @@ impl SystemInner {
         // The caller waits on `to` until the answer; refused if `to` already waits, through
         // queued or outstanding requests, on the caller or on an actor waiting on it. (The
         // embedding API's requests wait on nobody's behalf.)
-        let _waiting = match &from.chain {
-            Some(_) => Some(self.waits.enter(&from.id, to, &path).map_err(|cycle| {
-                HostError::Deadlock {
-                    to: to.to_string(),
-                    cycle: cycle.join(" -> "),
-                }
-            })?),
-            None => None,
-        };
+        let _waiting =
+            match &from.chain {
+                Some(_) => Some(self.messaging.waits.enter(&from.id, to, &path).map_err(
+                    |cycle| HostError::Deadlock {
+                        to: to.to_string(),
+                        cycle: cycle.join(" -> "),
+                    },
+                )?),
+                None => None,
+            };
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
         let id = crate::engine::instance::next_request_id();

@@ -131,8 +131,6 @@ pub(crate) struct SystemInner {
     store_failed: OnceLock<String>,
     /// Channels and outstanding requests between actors.
     pub(crate) messaging: Messaging,
-    /// Which actor waits on which in a request (deadlock refusal beyond the call path).
-    pub(crate) waits: crate::engine::waits::WaitsFor,
 }
 
 impl SystemInner {
@@ -268,7 +266,6 @@ impl ActorSystem {
             clock: crate::clock::HostClock::default(),
             store_failed: OnceLock::new(),
             messaging: Messaging::default(),
-            waits: Default::default(),
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {

@@ -178,18 +178,12 @@ impl ActorCtx {
         if to == self.id {
             return Err("open-channel refused: an actor cannot open a channel to itself".into());
         }
-        if self.call_path.iter().any(|a| a == to) {
-            return Err(format!(
-                "open-channel refused: actor `{to}` is waiting on this call, so the open would deadlock"
-            )
-            .into());
-        }
-        // The opener waits on `to` until it answers: refused if `to` already waits on it
-        // through queued or outstanding requests (or opens).
+        // The opener waits on `to` until it answers: refused if `to` already waits on it,
+        // through the call path or through queued or outstanding requests (or opens).
         let _waiting = sys
             .messaging()
             .waits
-            .enter(&self.id, to, &self.call_path)
+            .enter(Some(&self.id), to, &self.call_path)
             .map_err(|cycle| {
                 HostError::from(format!(
                     "open-channel refused: actor `{to}` is waiting on this call ({} -> {to}), so the open would deadlock",

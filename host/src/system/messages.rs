@@ -47,26 +47,19 @@ impl SystemInner {
         path: CallPath,
         from: Requester,
     ) -> HostResult<Vec<u8>> {
-        if let Some(pos) = path.iter().position(|a| a == to) {
-            let cycle: Vec<&str> = path[pos..].iter().map(String::as_str).collect();
-            return Err(HostError::Deadlock {
+        // The caller waits on `to` until the answer: refused if `to` already waits on it,
+        // through the call path or through queued or outstanding requests. The embedding API
+        // is no actor: its requests are checked against the path they carry, and recorded as
+        // nobody's wait.
+        let caller = from.chain.as_ref().map(|_| from.id.as_str());
+        let _waiting = self
+            .messaging
+            .waits
+            .enter(caller, to, &path)
+            .map_err(|cycle| HostError::Deadlock {
                 to: to.to_string(),
                 cycle: cycle.join(" -> "),
-            });
-        }
-        // The caller waits on `to` until the answer; refused if `to` already waits, through
-        // queued or outstanding requests, on the caller or on an actor waiting on it. (The
-        // embedding API's requests wait on nobody's behalf.)
-        let _waiting =
-            match &from.chain {
-                Some(_) => Some(self.messaging.waits.enter(&from.id, to, &path).map_err(
-                    |cycle| HostError::Deadlock {
-                        to: to.to_string(),
-                        cycle: cycle.join(" -> "),
-                    },
-                )?),
-                None => None,
-            };
+            })?;
         let (reply, answer) = oneshot::channel();
         let mailbox = self.mailbox_of(to, true)?;
         let id = crate::engine::instance::next_request_id();

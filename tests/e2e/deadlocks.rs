@@ -113,16 +113,23 @@ fn quick_timeout() -> theater_supervisor::SystemConfig {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_to_an_actor_waiting_on_the_callers_outstanding_answer_is_refused() {
-    let h = Harness::start_with(quick_timeout(), "").await;
+/// Two `peer`s, `a` waiting in its call on a request `b` leaves outstanding; returns
+/// `(a, b, the request's id at b)`.
+async fn a_waits_on_bs_outstanding_answer(h: &Harness) -> (String, String, String) {
     let a = h.spawn("peer.toml", None).await;
     let b = h.spawn("peer.toml", None).await;
-    // a waits in its call on a request b leaves outstanding; b asking a would wait forever.
     h.system
         .send(&a, format!("request {b} later hold").into_bytes())
         .unwrap();
     let rid = wait_outstanding(&h.system, &b, 1).await.remove(0);
+    (a, b, rid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_an_actor_waiting_on_the_callers_outstanding_answer_is_refused() {
+    let h = Harness::start_with(quick_timeout(), "").await;
+    // b asking a would wait forever: a waits on b.
+    let (a, b, rid) = a_waits_on_bs_outstanding_answer(&h).await;
     let r = ask(&h.system, &b, &format!("request {a} log")).await;
     assert!(
         r.starts_with("err request refused") && r.contains(&format!("({a} -> {b} -> {a})")),
@@ -179,12 +186,7 @@ async fn a_cycle_through_two_outstanding_requests_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_open_to_an_actor_waiting_on_the_opener_is_refused() {
     let h = Harness::start_with(quick_timeout(), "").await;
-    let a = h.spawn("peer.toml", None).await;
-    let b = h.spawn("peer.toml", None).await;
-    h.system
-        .send(&a, format!("request {b} later hold").into_bytes())
-        .unwrap();
-    let rid = wait_outstanding(&h.system, &b, 1).await.remove(0);
+    let (a, b, rid) = a_waits_on_bs_outstanding_answer(&h).await;
     // a's handle-channel-open could only run after a's call, which waits on b.
     let r = ask(&h.system, &b, &format!("open {a} hello")).await;
     assert!(

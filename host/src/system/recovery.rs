@@ -72,25 +72,20 @@ impl SystemInner {
         }
         let manifest = self.stored_manifest(&a).map_err(|e| {
             HostError::from(format!(
-                "child `{}` ended before this host resumed the tree and cannot be restarted: {e}",
+                "child `{}` cannot be restarted from its stored record: {e}",
                 short_id(child)
             ))
         })?;
         let grants = Arc::new(self.handlers.grants_for_child(&manifest, &caller.grants)?);
+        let window = self.config.memory_events as u64;
+        let (a, tail) = self
+            .read_store(move |s| stored_tail(s, &a, window).map(|(_, tail)| (a, tail)))
+            .await?;
         let storage = self
             .config
             .storage
             .clone()
             .ok_or_else(|| HostError::Store("no event store".into()))?;
-        let window = self.config.memory_events as u64;
-        let (a, tail) = {
-            let storage = storage.clone();
-            tokio::task::spawn_blocking(move || {
-                stored_tail(storage.as_ref(), &a, window).map(|(_, tail)| (a, tail))
-            })
-            .await
-            .map_err(|e| HostError::Store(format!("event store read panicked: {e}")))??
-        };
         let sink = Arc::new(StoreSink {
             actor: a.id.clone(),
             storage,
